@@ -1,0 +1,239 @@
+//! Request bodies: the 1 MiB limit, and JSON parsing that names the offending field.
+//!
+//! poem-openapi's own `Json<T>` stops at the first error and reports it without the field's
+//! name. [`JsonBody`] parses with serde and `serde_path_to_error` instead, so a client learns
+//! exactly which field is wrong (`errors: {"priority": ["unknown variant `Huge`…"]}`), while the
+//! schema shown in Swagger still comes from the type's `Object` derive.
+
+use poem::{Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response, Result};
+use poem_openapi::impl_apirequest_for_payload;
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde::de::DeserializeOwned;
+
+use herald_shared::domain::FieldErrors;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted (SPEC §8).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Middleware: refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not the client
+/// declared a `Content-Length`.
+pub async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = req
+        .headers()
+        .contains_key(poem::http::header::TRANSFER_ENCODING);
+    match declared {
+        Some(length) if length > MAX_DRAIN_BYTES as u64 => return Ok(too_large()),
+        // Oversized but drainable: read it all so the client sees the answer, not a reset.
+        Some(length) if length > MAX_BODY_BYTES as u64 => {
+            let _ = read_limited(req.take_body()).await;
+            return Ok(too_large());
+        }
+        None if chunked => match read_limited(req.take_body()).await? {
+            Some(bytes) => req.set_body(bytes),
+            None => return Ok(too_large()),
+        },
+        _ => {}
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// 413, asking the client not to reuse the connection (its body may still be in flight).
+fn too_large() -> Response {
+    let mut response = ApiError::payload_too_large().into_response();
+    response.headers_mut().insert(
+        poem::http::header::CONNECTION,
+        poem::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
+/// How much of an oversized chunked body is read and discarded before answering 413: a client
+/// still writing when the server closes sees a reset instead of the answer. Past this, give up.
+const MAX_DRAIN_BYTES: usize = 8 * MAX_BODY_BYTES;
+
+/// The body if it fits the limit; `None` (after draining a bounded remainder) if it does not.
+async fn read_limited(body: poem::Body) -> Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let mut reader = body.into_async_read();
+    let mut buffer = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut total = 0usize;
+    loop {
+        let read = reader.read(&mut chunk).await.map_err(|e| {
+            poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_REQUEST)
+        })?;
+        if read == 0 {
+            return Ok((total <= MAX_BODY_BYTES).then_some(buffer));
+        }
+        total += read;
+        if total <= MAX_BODY_BYTES {
+            buffer.extend_from_slice(&chunk[..read]);
+        } else if total > MAX_DRAIN_BYTES {
+            return Ok(None);
+        } else {
+            buffer = Vec::new();
+        }
+    }
+}
+
+/// A JSON request body of type `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        matches!(content_type.parse::<mime::Mime>(), Ok(mime)
+            if mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
+        let bytes = Vec::<u8>::from_request(request, body).await?;
+        parse_json(&bytes)
+            .map(JsonBody)
+            .map_err(|errors| ApiError::validation(errors).into())
+    }
+}
+
+impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
+
+/// Parses `bytes` as `T`, reporting failures by JSON path (`body` for the document itself).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, FieldErrors> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FieldErrors::single(
+            "body",
+            "The request body is empty; a JSON object is required.",
+        ));
+    }
+    // serde would accept a struct written as an array (`[1, 2]`); API bodies are objects.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(FieldErrors::single(
+            "body",
+            "The request body must be a JSON object.",
+        ));
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return FieldErrors::single(
+                "body",
+                format!("The request body is not valid JSON: {inner}"),
+            );
+        }
+        let message = strip_position(&inner.to_string());
+        let field = match missing_field(&message) {
+            Some(name) if path == "." => name.to_owned(),
+            Some(name) => format!("{path}.{name}"),
+            None if path == "." => "body".to_owned(),
+            None => path,
+        };
+        FieldErrors::single(field, sentence(&message))
+    })
+}
+
+/// serde names a missing field in the message, while the path points at its parent.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// serde_json appends " at line 1 column 42", which means nothing to an API user.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn sentence(message: &str) -> String {
+    let mut text = message.to_owned();
+    if let Some(first) = text.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    if !text.ends_with('.') {
+        text.push('.');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Sample {
+        user_id: String,
+        priority: Option<Level>,
+        nested: Option<Inner>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    enum Level {
+        Low,
+        High,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+    }
+
+    fn errors(json: &str) -> Vec<(String, String)> {
+        parse_json::<Sample>(json.as_bytes())
+            .unwrap_err()
+            .fields()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.join(" ")))
+            .collect()
+    }
+
+    #[test]
+    fn names_the_field_that_is_wrong() {
+        assert_eq!(errors("{}")[0].0, "userId");
+        assert!(errors("{}")[0].1.starts_with("Missing field `userId`"));
+        let bad_enum = errors(r#"{"userId":"a","priority":"Huge"}"#);
+        assert_eq!(bad_enum[0].0, "priority");
+        assert!(bad_enum[0].1.contains("variant `Huge`"));
+        assert_eq!(errors(r#"{"userId":5}"#)[0].0, "userId");
+        assert_eq!(
+            errors(r#"{"userId":"a","nested":{"count":"x"}}"#)[0].0,
+            "nested.count"
+        );
+        assert_eq!(errors(r#"{"userId":"a","nested":{}}"#)[0].0, "nested.count");
+    }
+
+    #[test]
+    fn broken_documents_are_reported_against_the_body() {
+        for json in ["", "{", "[1,2]", "not json", "null"] {
+            assert_eq!(errors(json)[0].0, "body", "{json:?}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Who is calling: the authentication extractors every tenant route uses.
+//!
+//! Two credentials exist (SPEC §2): a tenant's API key (`X-API-Key`, the application backend,
+//! acting for the whole tenant) and an end user's JWT (`Authorization: Bearer`). Operations take
+//! [`Auth`] (either) or [`BackendAuth`] (API key only); both declare their schemes so Swagger
+//! shows them, and both answer 401 problem bodies with the reason.
+
+use herald_shared::auth::{TokenError, api_key};
+use herald_shared::db;
+use herald_shared::domain::UserId;
+use poem::Request;
+use poem::RequestBody;
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use uuid::Uuid;
+
+use crate::error::{ApiError, BEARER_CHALLENGE};
+use crate::state::AppState;
+
+const API_KEY_SCHEME: &str = "ApiKey";
+const BEARER_SCHEME: &str = "Bearer";
+const API_KEY_HEADER: &str = "X-API-Key";
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A tenant's backend, by API key: may act for any user of the tenant.
+    Backend { tenant_id: Uuid, key_id: Uuid },
+    /// An end user, by JWT: may act only for itself.
+    User { tenant_id: Uuid, user_id: UserId },
+}
+
+impl Caller {
+    pub fn tenant_id(&self) -> Uuid {
+        match self {
+            Self::Backend { tenant_id, .. } | Self::User { tenant_id, .. } => *tenant_id,
+        }
+    }
+
+    /// The caller, if its credential belongs to `tenant_id` (the tenant in the URL); 403 otherwise.
+    pub fn in_tenant(self, tenant_id: Uuid) -> Result<Self, ApiError> {
+        if self.tenant_id() == tenant_id {
+            Ok(self)
+        } else {
+            Err(ApiError::forbidden(
+                "The credential belongs to another tenant than the one in the URL.",
+            ))
+        }
+    }
+}
+
+/// Either an API key or a user's bearer token.
+pub struct Auth(pub Caller);
+
+/// An API key only: operations for the tenant's backend.
+pub struct BackendAuth(pub Caller);
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_schemes(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![API_KEY_SCHEME, BEARER_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        authenticate(req, true).await.map(Self).map_err(Into::into)
+    }
+}
+
+impl<'a> ApiExtractor<'a> for BackendAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_schemes(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![API_KEY_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        authenticate(req, false).await.map(Self).map_err(Into::into)
+    }
+}
+
+fn register_schemes(registry: &mut Registry) {
+    registry.create_security_scheme(
+        API_KEY_SCHEME,
+        MetaSecurityScheme {
+            ty: "apiKey",
+            description: Some(
+                "A tenant API key (created with `herald-admin apikey create`). For your backend \
+                 only: it acts for every user of the tenant. Never ship it to a browser or app.",
+            ),
+            name: Some(API_KEY_HEADER),
+            key_in: Some("header"),
+            scheme: None,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+    registry.create_security_scheme(
+        BEARER_SCHEME,
+        MetaSecurityScheme {
+            ty: "http",
+            description: Some(
+                "An end user's JWT from `POST /tenant/{tenantId}/v1/Auth/token-exchange` (or from \
+                 your identity service when Herald is configured to trust it). It acts only \
+                 for that user.",
+            ),
+            name: None,
+            key_in: None,
+            scheme: Some("bearer"),
+            bearer_format: Some("JWT"),
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+}
+
+/// Resolves the request's credential. `allow_user` is false for backend-only operations.
+pub async fn authenticate(req: &Request, allow_user: bool) -> Result<Caller, ApiError> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::internal(&std::io::Error::other("AppState not attached")))?;
+    if let Some(key) = req.headers().get(API_KEY_HEADER) {
+        let key = key.to_str().unwrap_or_default().trim();
+        return verify_api_key(state, key).await;
+    }
+    let Some(token) = bearer_token(req)? else {
+        let needed = if allow_user {
+            "an X-API-Key header or an Authorization: Bearer token"
+        } else {
+            "an X-API-Key header (this operation is for your backend, not end users)"
+        };
+        return Err(ApiError::unauthorized(
+            format!("Authentication required: send {needed}."),
+            BEARER_CHALLENGE,
+        ));
+    };
+    if !allow_user {
+        return Err(ApiError::unauthorized(
+            "This operation needs the tenant's API key (X-API-Key); user tokens cannot call it.",
+            BEARER_CHALLENGE,
+        ));
+    }
+    verify_token(state, token)
+}
+
+/// The bearer token of the `Authorization` header, if any.
+fn bearer_token(req: &Request) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get(poem::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(ApiError::unauthorized(
+            "The Authorization header must be `Bearer <token>`.",
+            BEARER_CHALLENGE,
+        )),
+    }
+}
+
+pub fn verify_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    state
+        .jwt
+        .verify(token)
+        .map(|subject| Caller::User {
+            tenant_id: subject.tenant_id,
+            user_id: subject.user_id,
+        })
+        .map_err(|error: TokenError| {
+            ApiError::unauthorized(
+                format!("Invalid bearer token: {error}."),
+                format!(
+                    "{BEARER_CHALLENGE}, error=\"invalid_token\", error_description=\"{error}\""
+                ),
+            )
+        })
+}
+
+async fn verify_api_key(state: &AppState, presented: &str) -> Result<Caller, ApiError> {
+    let refused = || ApiError::unauthorized("Unknown or revoked API key.", BEARER_CHALLENGE);
+    let prefix = api_key::lookup_prefix(presented).ok_or_else(refused)?;
+    let key = db::api_keys::find_active_by_prefix(&state.db, prefix)
+        .await?
+        .ok_or_else(refused)?;
+    if !api_key::matches(presented, &key.key_hash) {
+        return Err(refused());
+    }
+    let stale = key
+        .last_used_at
+        .is_none_or(|at| chrono::Utc::now() - at > chrono::Duration::minutes(1));
+    if stale {
+        // Off the request path: the timestamp is informational and must not slow the call.
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            if let Err(error) = db::api_keys::touch_last_used(&db, key.id).await {
+                tracing::warn!(%error, "could not record API key use");
+            }
+        });
+    }
+    Ok(Caller::Backend {
+        tenant_id: key.tenant_id,
+        key_id: key.id,
+    })
+}

@@ -1,0 +1,154 @@
+//! Herald's HTTP front: the REST API, its OpenAPI document and Swagger UI, health endpoints.
+//!
+//! `main.rs` files stay thin: they read configuration and call [`Application::build`].
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod caller;
+pub mod error;
+pub mod health;
+pub mod path_names;
+pub mod state;
+pub mod tags;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use herald_shared::auth::JwtKeys;
+use herald_shared::config::ApiConfig;
+use herald_shared::{db, redis_conn};
+use poem::listener::TcpAcceptor;
+use poem::middleware::{CatchPanic, Tracing};
+use poem::web::Redirect;
+use poem::{EndpointExt, IntoEndpoint, Route, Server, get};
+use poem_openapi::OpenApiService;
+
+use crate::error::{Problem, problem_response, render_errors};
+use crate::state::AppState;
+
+/// Every `#[OpenApi]` resource, combined into one document.
+pub type Apis = auth::AuthApi;
+
+/// The OpenAPI service: served at `/openapi.json`, printed by `herald-admin openapi`, and
+/// committed as `openapi/openapi.json`.
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(auth::AuthApi, "Herald", env!("CARGO_PKG_VERSION"))
+        .description(include_str!("openapi_intro.md"))
+        .license(poem_openapi::LicenseObject::new("Apache-2.0"))
+}
+
+/// The OpenAPI document as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    openapi_service().spec()
+}
+
+/// All routes with their middleware, ready to serve.
+pub fn routes(state: AppState) -> impl poem::Endpoint {
+    let api = openapi_service();
+    let swagger = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api)
+        .nest("/swagger", swagger)
+        .at("/openapi.json", spec)
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
+        .at(
+            "/",
+            get(poem::endpoint::make_sync(|_| {
+                Redirect::see_other("/swagger")
+            })),
+        )
+        .around(body::limit_body)
+        .around(render_errors)
+        .with(CatchPanic::new().with_handler(|_| {
+            problem_response(Problem::new(
+                poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred. It has been logged.",
+            ))
+        }))
+        .with(Tracing)
+        .data(state)
+        .into_endpoint()
+}
+
+/// A bound, ready-to-run API server.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: AppState,
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    /// Connects to the stores, checks the schema and binds the port; fails with a message that
+    /// says what to fix.
+    pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
+        let pool = db::connect(&config.database).await?;
+        db::ensure_schema(&pool, config.database.auto_migrate).await?;
+        let redis = redis_conn::connect(&config.redis).await?;
+        let jwt = JwtKeys::new(&config.jwt).context("the JWT keys are unusable")?;
+        let addr = SocketAddr::new(config.http.host, config.http.port);
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr} (PORT / HERALD_HOST)"))?;
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        Ok(Self {
+            acceptor: TcpAcceptor::from_std(listener)?,
+            local_addr,
+            shutdown_timeout: Duration::from_secs(config.http.shutdown_timeout_secs),
+            state: AppState {
+                db: pool,
+                redis,
+                jwt: Arc::new(jwt),
+                config: Arc::new(config),
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until SIGTERM or ctrl-c, then lets in-flight requests finish (bounded).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(
+            "listening on http://{} (Swagger UI at /swagger)",
+            self.local_addr
+        );
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                routes(self.state),
+                shutdown_signal(),
+                Some(self.shutdown_timeout),
+            )
+            .await
+            .context("the HTTP server failed")
+    }
+}
+
+/// Resolves on SIGTERM (how process managers stop us) or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

@@ -1,0 +1,17 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+
+use herald_shared::auth::JwtKeys;
+use herald_shared::config::ApiConfig;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+
+/// Shared by all requests; cheap to clone (every field is a handle).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+    pub jwt: Arc<JwtKeys>,
+    pub config: Arc<ApiConfig>,
+}

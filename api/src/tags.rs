@@ -1,0 +1,9 @@
+//! Swagger sections.
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Credentials for end users: exchange the tenant's API key for a user token.
+    Auth,
+}

@@ -1,0 +1,93 @@
+//! API keys of tenants (hash and display prefix only).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::auth::api_key::GeneratedApiKey;
+
+/// What operators see of a key: never the key itself.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRecord {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An unrevoked key found by its prefix, with the hash to compare against.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActiveKey {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub key_hash: Vec<u8>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+const RECORD_COLUMNS: &str = "id, tenant_id, prefix, created_at, last_used_at, revoked_at";
+
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
+pub async fn insert(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    key: &GeneratedApiKey,
+) -> sqlx::Result<ApiKeyRecord> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO api_keys (id, tenant_id, prefix, key_hash) VALUES ($1, $2, $3, $4) \
+         RETURNING {RECORD_COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(tenant_id)
+    .bind(&key.prefix)
+    .bind(&key.hash)
+    .fetch_one(conn)
+    .await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn find_active_by_prefix(pool: &PgPool, prefix: &str) -> sqlx::Result<Option<ActiveKey>> {
+    sqlx::query_as(
+        "SELECT id, tenant_id, key_hash, last_used_at FROM api_keys \
+         WHERE prefix = $1 AND revoked_at IS NULL",
+    )
+    .bind(prefix)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records use at minute granularity: a write per request would cost more than the lookup.
+#[tracing::instrument(skip_all, fields(key_id = %id))]
+pub async fn touch_last_used(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = now() WHERE id = $1 \
+         AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
+pub async fn list(conn: &mut PgConnection, tenant_id: Uuid) -> sqlx::Result<Vec<ApiKeyRecord>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {RECORD_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id"
+    )))
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Revokes a key; `None` when no such key exists. Revoking twice keeps the first time.
+#[tracing::instrument(skip_all, fields(key_id = %id))]
+pub async fn revoke(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ApiKeyRecord>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 \
+         RETURNING {RECORD_COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}

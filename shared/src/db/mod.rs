@@ -1,0 +1,121 @@
+//! PostgreSQL access: the pool, migrations, and one module of queries per table or aggregate.
+
+pub mod api_keys;
+pub mod tenants;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use crate::config::DatabaseConfig;
+
+/// Every migration in `migrations/`, embedded in each binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Opens the pool. Fails fast (5 s) with the server named, rather than hanging at startup.
+pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = config
+        .url
+        .parse()
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(&config.url)))
+}
+
+/// Creates the database when missing, then applies pending migrations (`herald-admin migrate`).
+pub async fn create_and_migrate(config: &DatabaseConfig) -> anyhow::Result<()> {
+    let exists = Postgres::database_exists(&config.url)
+        .await
+        .with_context(|| format!("cannot reach PostgreSQL at {}", redact(&config.url)))?;
+    if !exists {
+        Postgres::create_database(&config.url)
+            .await
+            .with_context(|| format!("cannot create database {}", redact(&config.url)))?;
+        tracing::info!(database = %redact(&config.url), "created database");
+    }
+    let pool = connect(config).await?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations failed")?;
+    pool.close().await;
+    Ok(())
+}
+
+/// At API startup: migrate when allowed, otherwise refuse to run on an outdated schema.
+pub async fn ensure_schema(pool: &PgPool, auto_migrate: bool) -> anyhow::Result<()> {
+    if auto_migrate {
+        return MIGRATOR
+            .run(pool)
+            .await
+            .context("applying migrations failed");
+    }
+    let pending = pending_migrations(pool).await?;
+    if !pending.is_empty() {
+        bail!(
+            "the database is not migrated ({} pending: {}). Run `herald-admin migrate`, \
+             or set HERALD_AUTO_MIGRATE=true",
+            pending.len(),
+            pending.join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn pending_migrations(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+    let table_exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await?;
+    let applied: HashSet<i64> = if table_exists {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| format!("{}_{}", m.version, m.description.replace(' ', "_")))
+        .collect())
+}
+
+/// A database URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(
+            super::redact("postgres://postgres@127.0.0.1/herald"),
+            "postgres://postgres@127.0.0.1/herald"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! Herald's shared library: everything the API, hub, workers and admin CLI have in common.
+//! It knows nothing of HTTP (no poem here), so workers stay free of the web stack.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod health;
+pub mod redis_conn;
+pub mod telemetry;

@@ -1,0 +1,22 @@
+//! End-to-end test support: each test gets its own PostgreSQL database (cloned from a migrated
+//! template), its own Redis key prefix, and real Herald processes on free ports — so tests run
+//! in parallel and see exactly what a client would.
+
+pub mod database;
+pub mod process;
+pub mod test_app;
+
+pub use test_app::{Tenant, TestApp};
+
+/// The HS256 secret every test process signs with, so tests can forge tokens on purpose.
+pub const TEST_JWT_SECRET: &str = "herald-test-secret-0123456789abcdef";
+
+/// PostgreSQL server URL on a maintenance database (`scripts/test` exports it).
+pub fn pg_admin_url() -> String {
+    std::env::var("HERALD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("HERALD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}

@@ -1,0 +1,152 @@
+//! `TestApp`: a tenant on a freshly started `herald-api`, and typed helpers to call it.
+
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::database::TestDatabase;
+use crate::process::{HeraldProcess, free_port};
+use crate::{TEST_JWT_SECRET, redis_url};
+
+/// A tenant and its API key.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub api_key: String,
+}
+
+pub struct TestApp {
+    pub api: HeraldProcess,
+    pub pool: PgPool,
+    pub tenant: Tenant,
+    pub redis_prefix: String,
+    pub client: Client,
+    pub db: TestDatabase,
+}
+
+impl TestApp {
+    /// A new database, a new Redis prefix, a running `herald-api` and one tenant.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Like [`TestApp::spawn`], with extra environment for `herald-api`.
+    pub async fn spawn_with(extra_env: &[(&str, &str)]) -> Self {
+        let db = TestDatabase::create().await;
+        let redis_prefix = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let mut env = base_env(&db.url, &redis_prefix);
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let mut api = HeraldProcess::start("herald-api", free_port(), &env);
+        api.wait_healthy().await;
+        let pool = db.pool().await;
+        let tenant = create_tenant(&pool, "acme").await;
+        Self {
+            api,
+            pool,
+            tenant,
+            redis_prefix,
+            client: Client::new(),
+            db,
+        }
+    }
+
+    /// The environment every Herald process of this test runs with.
+    pub fn env(&self) -> Vec<(String, String)> {
+        base_env(&self.db.url, &self.redis_prefix)
+    }
+
+    pub fn base_url(&self) -> String {
+        self.api.base_url()
+    }
+
+    /// `{base}/tenant/{tenant}/v1/{path}`
+    pub fn tenant_url(&self, tenant: &Tenant, path: &str) -> String {
+        format!("{}/tenant/{}/v1/{path}", self.base_url(), tenant.id)
+    }
+
+    /// A request with the tenant's API key.
+    pub fn as_backend(
+        &self,
+        tenant: &Tenant,
+        method: reqwest::Method,
+        path: &str,
+    ) -> RequestBuilder {
+        self.client
+            .request(method, self.tenant_url(tenant, path))
+            .header("X-API-Key", &tenant.api_key)
+    }
+
+    /// A request with a user's bearer token.
+    pub fn as_user(
+        &self,
+        tenant: &Tenant,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> RequestBuilder {
+        self.client
+            .request(method, self.tenant_url(tenant, path))
+            .bearer_auth(token)
+    }
+
+    /// Another tenant in the same installation.
+    pub async fn create_tenant(&self, name: &str) -> Tenant {
+        create_tenant(&self.pool, name).await
+    }
+
+    /// A user token from token exchange.
+    pub async fn token_for(&self, tenant: &Tenant, user_id: &str) -> String {
+        let response = self
+            .as_backend(tenant, reqwest::Method::POST, "Auth/token-exchange")
+            .json(&json!({ "userId": user_id }))
+            .send()
+            .await
+            .expect("token exchange");
+        assert_eq!(response.status(), 200, "token exchange failed");
+        let body: Value = response.json().await.expect("token json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+}
+
+/// Reads a JSON body, failing the test with the status and raw text when it is not JSON.
+pub async fn json_body(response: Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"))
+}
+
+fn base_env(database_url: &str, redis_prefix: &str) -> Vec<(String, String)> {
+    [
+        ("DATABASE_URL", database_url),
+        ("REDIS_URL", &redis_url()),
+        ("HERALD_REDIS_PREFIX", redis_prefix),
+        ("HERALD_JWT_SECRET", TEST_JWT_SECRET),
+        ("HERALD_HOST", "127.0.0.1"),
+        ("HERALD_AUTO_MIGRATE", "false"),
+        ("RUST_LOG", "info,sqlx=warn"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+async fn create_tenant(pool: &PgPool, name: &str) -> Tenant {
+    let key = herald_shared::auth::api_key::generate();
+    let mut tx = pool.begin().await.expect("tx");
+    let tenant = herald_shared::db::tenants::insert(&mut tx, name)
+        .await
+        .expect("tenant");
+    herald_shared::db::api_keys::insert(&mut tx, tenant.id, &key)
+        .await
+        .expect("key");
+    tx.commit().await.expect("commit");
+    Tenant {
+        id: tenant.id,
+        api_key: key.plaintext,
+    }
+}
