@@ -84,17 +84,6 @@ impl AuthApi {
         exchange(&state, &caller, body.0)
     }
 
-    /// Exchange the API key for a user token (tenant taken from the API key)
-    #[oai(path = "/api/Auth/token-exchange", method = "post", hidden)]
-    async fn token_exchange_implied_tenant(
-        &self,
-        state: Data<&AppState>,
-        auth: BackendAuth,
-        body: JsonBody<TokenExchangeRequest>,
-    ) -> ApiResult<Json<TokenExchangeResponse>> {
-        exchange(&state, &auth.0, body.0)
-    }
-
     /// Describe the calling credential
     ///
     /// Answers which tenant (and, for a bearer token, which user) the request authenticates as.
@@ -112,12 +101,6 @@ impl AuthApi {
         tenant_id: Path<Uuid>,
     ) -> ApiResult<Json<WhoAmI>> {
         Ok(Json(describe(auth.0.in_tenant(tenant_id.0)?)))
-    }
-
-    /// Describe the calling credential (tenant taken from the credential)
-    #[oai(path = "/api/Auth/whoami", method = "get", hidden)]
-    async fn whoami_implied_tenant(&self, auth: Auth) -> ApiResult<Json<WhoAmI>> {
-        Ok(Json(describe(auth.0)))
     }
 }
 

@@ -37,6 +37,43 @@ impl Caller {
         }
     }
 
+    /// The end user a token speaks for; `None` for API keys.
+    pub fn user(&self) -> Option<&UserId> {
+        match self {
+            Self::User { user_id, .. } => Some(user_id),
+            Self::Backend { .. } => None,
+        }
+    }
+
+    /// Whose data a request concerns. A user token always means its own user (naming another
+    /// is 403); an API key must name the user in `field` (400 when missing).
+    pub fn acting_user(&self, requested: Option<String>, field: &str) -> Result<UserId, ApiError> {
+        match (self, requested) {
+            (Self::User { user_id, .. }, None) => Ok(user_id.clone()),
+            (Self::User { user_id, .. }, Some(requested)) if requested == user_id.as_str() => {
+                Ok(user_id.clone())
+            }
+            (Self::User { .. }, Some(_)) => Err(ApiError::forbidden(
+                "A user token may only act on its own user's data.",
+            )),
+            (Self::Backend { .. }, Some(requested)) => {
+                UserId::parse(requested).map_err(|e| ApiError::field(field, e.to_string()))
+            }
+            (Self::Backend { .. }, None) => Err(ApiError::field(
+                field,
+                format!("The {field} is required when calling with an API key."),
+            )),
+        }
+    }
+
+    /// Who owns idempotency keys: the tenant's backend as a whole, or one user.
+    pub fn idempotency_scope(&self) -> String {
+        match self {
+            Self::Backend { .. } => "backend".to_owned(),
+            Self::User { user_id, .. } => herald_shared::db::users::user_caller(user_id.as_str()),
+        }
+    }
+
     /// The caller, if its credential belongs to `tenant_id` (the tenant in the URL); 403 otherwise.
     pub fn in_tenant(self, tenant_id: Uuid) -> Result<Self, ApiError> {
         if self.tenant_id() == tenant_id {
@@ -137,6 +174,13 @@ fn register_schemes(registry: &mut Registry) {
 
 /// Resolves the request's credential. `allow_user` is false for backend-only operations.
 pub async fn authenticate(req: &Request, allow_user: bool) -> Result<Caller, ApiError> {
+    // Already resolved by the `/api/…` rewrite (seed-002 paths).
+    if let Some(caller) = req.extensions().get::<Caller>() {
+        return match caller {
+            Caller::User { .. } if !allow_user => Err(backend_only()),
+            caller => Ok(caller.clone()),
+        };
+    }
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::internal(&std::io::Error::other("AppState not attached")))?;
@@ -156,12 +200,16 @@ pub async fn authenticate(req: &Request, allow_user: bool) -> Result<Caller, Api
         ));
     };
     if !allow_user {
-        return Err(ApiError::unauthorized(
-            "This operation needs the tenant's API key (X-API-Key); user tokens cannot call it.",
-            BEARER_CHALLENGE,
-        ));
+        return Err(backend_only());
     }
     verify_token(state, token)
+}
+
+fn backend_only() -> ApiError {
+    ApiError::unauthorized(
+        "This operation needs the tenant's API key (X-API-Key); user tokens cannot call it.",
+        BEARER_CHALLENGE,
+    )
 }
 
 /// The bearer token of the `Authorization` header, if any.

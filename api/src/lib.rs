@@ -7,7 +7,10 @@ pub mod auth;
 pub mod body;
 pub mod caller;
 pub mod error;
+pub mod events;
 pub mod health;
+pub mod implied_tenant;
+pub mod notifications;
 pub mod path_names;
 pub mod state;
 pub mod tags;
@@ -30,14 +33,26 @@ use crate::error::{Problem, problem_response, render_errors};
 use crate::state::AppState;
 
 /// Every `#[OpenApi]` resource, combined into one document.
-pub type Apis = auth::AuthApi;
+pub type Apis = (
+    auth::AuthApi,
+    notifications::NotificationsApi,
+    notifications::admin::NotificationsAdminApi,
+);
 
 /// The OpenAPI service: served at `/openapi.json`, printed by `herald-admin openapi`, and
 /// committed as `openapi/openapi.json`.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(auth::AuthApi, "Herald", env!("CARGO_PKG_VERSION"))
-        .description(include_str!("openapi_intro.md"))
-        .license(poem_openapi::LicenseObject::new("Apache-2.0"))
+    OpenApiService::new(
+        (
+            auth::AuthApi,
+            notifications::NotificationsApi,
+            notifications::admin::NotificationsAdminApi,
+        ),
+        "Herald",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(include_str!("openapi_intro.md"))
+    .license(poem_openapi::LicenseObject::new("Apache-2.0"))
 }
 
 /// The OpenAPI document as committed in `openapi/openapi.json`.
@@ -62,8 +77,9 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
                 Redirect::see_other("/swagger")
             })),
         )
-        .around(body::limit_body)
         .around(render_errors)
+        .around(implied_tenant::rewrite_implied_tenant)
+        .around(body::limit_body)
         .with(CatchPanic::new().with_handler(|_| {
             problem_response(Problem::new(
                 poem::http::StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,11 +6,6 @@
 
 use std::sync::OnceLock;
 
-/// Prefix of every tenant route; seed-002 clients call the same routes under `/api/` with the
-/// tenant implied by the credential.
-const TENANT_PREFIX: &str = "/tenant/{tenantId}/v1/";
-const IMPLIED_TENANT_PREFIX: &str = "/api/";
-
 enum Segment {
     Literal(String),
     Param(String),
@@ -25,16 +20,7 @@ fn templates() -> &'static [Vec<Segment>] {
             .as_object()
             .map(|paths| paths.keys().cloned().collect())
             .unwrap_or_default();
-        paths
-            .iter()
-            .flat_map(|path| {
-                let alias = path
-                    .strip_prefix(TENANT_PREFIX)
-                    .map(|rest| format!("{IMPLIED_TENANT_PREFIX}{rest}"));
-                std::iter::once(path.clone()).chain(alias)
-            })
-            .map(|path| parse(&path))
-            .collect()
+        paths.iter().map(|path| parse(path)).collect()
     })
 }
 

@@ -6,4 +6,6 @@ use poem_openapi::Tags;
 pub enum ApiTags {
     /// Credentials for end users: exchange the tenant's API key for a user token.
     Auth,
+    /// Users' inboxes: create, list, read and manage notifications.
+    Notifications,
 }

@@ -3,6 +3,7 @@
 //! in parallel and see exactly what a client would.
 
 pub mod database;
+pub mod events;
 pub mod process;
 pub mod test_app;
 

@@ -150,3 +150,38 @@ async fn create_tenant(pool: &PgPool, name: &str) -> Tenant {
         api_key: key.plaintext,
     }
 }
+
+impl TestApp {
+    /// `POST /Notifications` with the tenant's API key; panics unless 201.
+    pub async fn create_notification(&self, tenant: &Tenant, body: Value) -> Value {
+        let response = self
+            .as_backend(tenant, reqwest::Method::POST, "Notifications")
+            .json(&body)
+            .send()
+            .await
+            .expect("create notification");
+        let status = response.status();
+        let body = json_body(response).await;
+        assert_eq!(status, 201, "create failed: {body}");
+        body
+    }
+
+    /// A minimal valid notification for `user_id`, with `overrides` merged in.
+    pub async fn notify(&self, tenant: &Tenant, user_id: &str, overrides: Value) -> Value {
+        let mut body = json!({
+            "userId": user_id,
+            "subject": "Hello",
+            "message": "World",
+            "type": "SystemAnnouncement",
+        });
+        if let (Some(base), Some(extra)) = (body.as_object_mut(), overrides.as_object()) {
+            base.extend(extra.clone());
+        }
+        self.create_notification(tenant, body).await
+    }
+
+    /// Listens on a user's real-time channel, as a hub node would.
+    pub async fn listen(&self, tenant: &Tenant, user_id: &str) -> crate::events::EventListener {
+        crate::events::EventListener::subscribe(&self.redis_prefix, tenant.id, user_id).await
+    }
+}

@@ -133,6 +133,9 @@ pub struct EmailConfig {
     pub smtp_url: Option<String>,
     /// `HERALD_EMAIL_FROM`.
     pub from: String,
+    /// `HERALD_TEST_EMAIL_TO`: where `POST /Notifications/test/send-email` sends, whatever the
+    /// request says.
+    pub test_recipient: String,
 }
 
 impl EmailConfig {
@@ -147,7 +150,15 @@ impl EmailConfig {
         if !from.contains('@') {
             env.error("HERALD_EMAIL_FROM", "expected an email address");
         }
-        Self { smtp_url, from }
+        let test_recipient = env.string("HERALD_TEST_EMAIL_TO", "test@herald.localhost");
+        if !email_address::EmailAddress::is_valid(&test_recipient) {
+            env.error("HERALD_TEST_EMAIL_TO", "expected an email address");
+        }
+        Self {
+            smtp_url,
+            from,
+            test_recipient,
+        }
     }
 }
 

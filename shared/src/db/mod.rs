@@ -1,7 +1,12 @@
 //! PostgreSQL access: the pool, migrations, and one module of queries per table or aggregate.
 
+pub mod analytics;
 pub mod api_keys;
+pub mod idempotency;
+pub mod notifications;
+pub mod schedules;
 pub mod tenants;
+pub mod users;
 
 use std::collections::HashSet;
 use std::time::Duration;

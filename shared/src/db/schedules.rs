@@ -1,0 +1,78 @@
+//! Schedule records: work due later, claimed by the scheduler (SPEC §6).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// What a schedule record triggers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleKind {
+    Notification,
+    Broadcast,
+}
+
+impl ScheduleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Notification => "Notification",
+            Self::Broadcast => "Broadcast",
+        }
+    }
+}
+
+/// Records that `target_id` is due at `due_at`; written in the same transaction as the target.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, target_id = %target_id))]
+pub async fn insert(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    kind: ScheduleKind,
+    target_id: Uuid,
+    due_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO schedules (id, tenant_id, kind, target_id, due_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(Uuid::now_v7())
+        .bind(tenant_id)
+        .bind(kind.as_str())
+        .bind(target_id)
+        .bind(due_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Cancels the schedule of `target_id`, unless it already ran.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, target_id = %target_id))]
+pub async fn cancel(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    kind: ScheduleKind,
+    target_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE schedules SET state = 'Cancelled', updated_at = now() \
+         WHERE tenant_id = $1 AND kind = $2 AND target_id = $3 AND state IN ('Pending', 'Queued')",
+    )
+    .bind(tenant_id)
+    .bind(kind.as_str())
+    .bind(target_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The state of the schedule of `target_id`, if it has one.
+pub async fn state_of(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    kind: ScheduleKind,
+    target_id: Uuid,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT state FROM schedules WHERE tenant_id = $1 AND kind = $2 AND target_id = $3",
+    )
+    .bind(tenant_id)
+    .bind(kind.as_str())
+    .bind(target_id)
+    .fetch_optional(conn)
+    .await
+}
