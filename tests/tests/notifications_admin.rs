@@ -50,10 +50,9 @@ async fn erasing_a_user_removes_every_row_of_theirs_and_nothing_else() {
     assert_eq!(response.status(), 200);
     let body = json_body(response).await;
     assert_eq!(body["userId"], "alice");
-    assert_eq!(
-        body["deleted"],
-        json!({ "notifications": 3, "schedules": 1, "idempotencyKeys": 1 })
-    );
+    assert_eq!(body["deleted"]["notifications"], 3);
+    assert_eq!(body["deleted"]["schedules"], 1);
+    assert_eq!(body["deleted"]["idempotencyKeys"], 1);
     assert_eq!(count(&app, NOTIFICATIONS, "alice").await, 0);
     assert_eq!(count(&app, IDEMPOTENCY, "alice").await, 0);
     assert_eq!(count(&app, ALL_SCHEDULES, "x").await, 0);

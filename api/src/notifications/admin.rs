@@ -97,8 +97,8 @@ impl NotificationsAdminApi {
     /// Erase a user
     ///
     /// Deletes everything Herald stores about the user in one transaction (privacy requests):
-    /// notifications, their schedules, email records and idempotency records. Returns what was
-    /// removed.
+    /// notifications, their schedules and email records, idempotency records, the recipient
+    /// profile, topic subscriptions and broadcast audiences. Returns what was removed.
     #[oai(
         path = "/tenant/:tenantId/v1/Notifications/users/:userId",
         method = "delete",
@@ -361,6 +361,10 @@ fn by_kind(rows: &UserRows) -> BTreeMap<String, u64> {
     BTreeMap::from([
         ("notifications".to_owned(), rows.notifications),
         ("schedules".to_owned(), rows.schedules),
+        ("emailDeliveries".to_owned(), rows.email_deliveries),
         ("idempotencyKeys".to_owned(), rows.idempotency_keys),
+        ("recipients".to_owned(), rows.recipients),
+        ("topicSubscriptions".to_owned(), rows.topic_subscriptions),
+        ("broadcastRecipients".to_owned(), rows.broadcast_recipients),
     ])
 }

@@ -11,7 +11,11 @@ use uuid::Uuid;
 pub struct UserRows {
     pub notifications: u64,
     pub schedules: u64,
+    pub email_deliveries: u64,
     pub idempotency_keys: u64,
+    pub recipients: u64,
+    pub topic_subscriptions: u64,
+    pub broadcast_recipients: u64,
 }
 
 /// The idempotency-record caller name of a user acting with a token.
@@ -35,6 +39,15 @@ pub async fn erase(
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    let email_deliveries = sqlx::query(
+        "DELETE FROM email_deliveries WHERE tenant_id = $1 AND notification_id IN \
+         (SELECT id FROM notifications WHERE tenant_id = $1 AND user_id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     let notifications =
         sqlx::query("DELETE FROM notifications WHERE tenant_id = $1 AND user_id = $2")
             .bind(tenant_id)
@@ -49,11 +62,59 @@ pub async fn erase(
             .execute(&mut *conn)
             .await?
             .rows_affected();
+    let recipients = delete_by_user(conn, "recipients", tenant_id, user_id).await?;
+    let topic_subscriptions =
+        delete_by_user(conn, "topic_subscriptions", tenant_id, user_id).await?;
+    let broadcast_recipients =
+        delete_by_user(conn, "broadcast_recipients", tenant_id, user_id).await?;
     Ok(UserRows {
         notifications,
         schedules,
+        email_deliveries,
         idempotency_keys,
+        recipients,
+        topic_subscriptions,
+        broadcast_recipients,
     })
+}
+
+/// The tables keyed by (tenant_id, …, user_id) that erase and rename treat alike.
+const USER_TABLES: [&str; 3] = ["recipients", "topic_subscriptions", "broadcast_recipients"];
+
+async fn delete_by_user(
+    conn: &mut PgConnection,
+    table: &str,
+    tenant_id: Uuid,
+    user_id: &str,
+) -> sqlx::Result<u64> {
+    debug_assert!(USER_TABLES.contains(&table));
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE tenant_id = $1 AND user_id = $2"
+    )))
+    .bind(tenant_id)
+    .bind(user_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+async fn rename_in(
+    conn: &mut PgConnection,
+    table: &str,
+    tenant_id: Uuid,
+    old_id: &str,
+    new_id: &str,
+) -> sqlx::Result<u64> {
+    debug_assert!(USER_TABLES.contains(&table));
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2"
+    )))
+    .bind(tenant_id)
+    .bind(old_id)
+    .bind(new_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Whether anything is stored for `user_id` in the tenant.
@@ -64,7 +125,9 @@ pub async fn has_data(
 ) -> sqlx::Result<bool> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM notifications WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM idempotency_keys WHERE tenant_id = $1 AND caller = $3)",
+             OR EXISTS (SELECT 1 FROM idempotency_keys WHERE tenant_id = $1 AND caller = $3) \
+             OR EXISTS (SELECT 1 FROM recipients WHERE tenant_id = $1 AND user_id = $2) \
+             OR EXISTS (SELECT 1 FROM topic_subscriptions WHERE tenant_id = $1 AND user_id = $2)",
     )
     .bind(tenant_id)
     .bind(user_id)
@@ -97,9 +160,17 @@ pub async fn rename(
             .execute(&mut *conn)
             .await?
             .rows_affected();
+    let recipients = rename_in(conn, "recipients", tenant_id, old_id, new_id).await?;
+    let topic_subscriptions =
+        rename_in(conn, "topic_subscriptions", tenant_id, old_id, new_id).await?;
+    let broadcast_recipients =
+        rename_in(conn, "broadcast_recipients", tenant_id, old_id, new_id).await?;
     Ok(UserRows {
         notifications,
-        schedules: 0,
         idempotency_keys,
+        recipients,
+        topic_subscriptions,
+        broadcast_recipients,
+        ..UserRows::default()
     })
 }
