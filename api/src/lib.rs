@@ -118,6 +118,7 @@ impl Application {
             shutdown_timeout: Duration::from_secs(config.http.shutdown_timeout_secs),
             state: AppState {
                 db: pool,
+                queues: herald_shared::jobs::Queues::new(redis.clone(), &config.redis.prefix),
                 redis,
                 jwt: Arc::new(jwt),
                 config: Arc::new(config),
@@ -138,33 +139,10 @@ impl Application {
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 routes(self.state),
-                shutdown_signal(),
+                herald_shared::shutdown::signal(),
                 Some(self.shutdown_timeout),
             )
             .await
             .context("the HTTP server failed")
     }
-}
-
-/// Resolves on SIGTERM (how process managers stop us) or ctrl-c.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received; draining");
 }

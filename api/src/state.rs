@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use herald_shared::auth::JwtKeys;
 use herald_shared::config::ApiConfig;
+use herald_shared::jobs::Queues;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
@@ -13,5 +14,6 @@ pub struct AppState {
     pub db: PgPool,
     pub redis: ConnectionManager,
     pub jwt: Arc<JwtKeys>,
+    pub queues: Queues,
     pub config: Arc<ApiConfig>,
 }

@@ -7,5 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod events;
 pub mod health;
+pub mod jobs;
 pub mod redis_conn;
+pub mod shutdown;
 pub mod telemetry;

@@ -5,6 +5,7 @@
 pub mod database;
 pub mod events;
 pub mod process;
+pub mod smtp;
 pub mod test_app;
 
 pub use test_app::{Tenant, TestApp};

@@ -185,3 +185,46 @@ impl TestApp {
         crate::events::EventListener::subscribe(&self.redis_prefix, tenant.id, user_id).await
     }
 }
+
+impl TestApp {
+    /// Starts another Herald process (a worker, a second API) on this test's database and
+    /// Redis prefix, with `extra_env` on top; waits until it answers `/healthz`.
+    pub async fn start(&self, binary: &str, extra_env: &[(&str, &str)]) -> HeraldProcess {
+        let mut env = self.env();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let mut process = HeraldProcess::start(binary, free_port(), &env);
+        process.wait_healthy().await;
+        process
+    }
+
+    /// Polls `GET /Notifications/{id}` (API key) until `done` holds; panics after `timeout`.
+    pub async fn wait_for_notification(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        timeout: std::time::Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let response = self
+                .as_backend(tenant, reqwest::Method::GET, &format!("Notifications/{id}"))
+                .send()
+                .await
+                .expect("get notification");
+            let body = json_body(response).await;
+            if done(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not reached in {timeout:?}: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

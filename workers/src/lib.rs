@@ -1,1 +1,10 @@
-//! Herald's queue workers (fan-out, email, scheduler) live here; each process has a thin binary in `src/bin/`.
+//! Herald's queue workers: one module per job kind, one thin binary per process
+//! (`herald-fanout` runs `Deliver` and `FanOut`, `herald-email` runs `SendEmail`,
+//! `herald-scheduler` ticks every minute).
+
+pub mod deliver;
+pub mod email;
+pub mod fanout;
+pub mod runtime;
+pub mod scheduler;
+pub mod wake;

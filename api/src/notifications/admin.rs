@@ -327,6 +327,12 @@ impl NotificationsAdminApi {
         let new = draft.validate(None, Utc::now())?;
         let mut conn = state.db.acquire().await?;
         let notification = db::notifications::insert(&mut conn, tenant_id.0, &new).await?;
+        drop(conn);
+        let job = herald_shared::jobs::Deliver {
+            tenant_id: tenant_id.0,
+            notification_id: notification.id,
+        };
+        super::enqueue(&state, job, true, None).await;
         Ok(Accepted::Accepted(Json(notification.into())))
     }
 }

@@ -8,6 +8,7 @@ use chrono::Utc;
 use herald_shared::db::{self, idempotency, schedules::ScheduleKind};
 use herald_shared::domain::{self, NotificationDraft, NotificationStatus, html};
 use herald_shared::events::{EventType, MessagingEvent};
+use herald_shared::jobs::Deliver;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -127,16 +128,20 @@ impl NotificationsApi {
             }
         }
         let notification = db::notifications::insert(&mut tx, tenant_id.0, &new).await?;
-        if let Some(due) = notification.scheduled_for {
-            db::schedules::insert(
-                &mut tx,
-                tenant_id.0,
-                ScheduleKind::Notification,
-                notification.id,
-                due,
-            )
-            .await?;
-        }
+        let queue_at = match notification.scheduled_for {
+            Some(due) => {
+                let kind = ScheduleKind::Notification;
+                let now =
+                    db::schedules::insert(&mut tx, tenant_id.0, kind, notification.id, due).await?;
+                now.then_some(due)
+            }
+            None => None,
+        };
+        let job = Deliver {
+            tenant_id: tenant_id.0,
+            notification_id: notification.id,
+        };
+        let deliver_now = notification.status == NotificationStatus::Pending;
         let dto = Notification::from(notification);
         if let Some(key) = &key {
             idempotency::complete(
@@ -150,6 +155,7 @@ impl NotificationsApi {
             .await?;
         }
         tx.commit().await?;
+        enqueue(&state, job, deliver_now, queue_at).await;
         let location = location(&dto);
         Ok(Created::Created(Json(dto), location, None))
     }
@@ -482,6 +488,25 @@ impl NotificationsApi {
         };
         tx.commit().await?;
         Ok(Json(notification.into()))
+    }
+}
+
+/// Queues delivery after commit. A failure is logged, not returned: the notification is safe in
+/// PostgreSQL and the scheduler's sweep queues it later (SPEC §6).
+pub(crate) async fn enqueue(
+    state: &AppState,
+    job: Deliver,
+    now: bool,
+    at: Option<chrono::DateTime<Utc>>,
+) {
+    let notification_id = job.notification_id;
+    let queued = match (now, at) {
+        (true, _) => state.queues.deliver(job).await,
+        (false, Some(due)) => state.queues.deliver_at(job, due).await,
+        (false, None) => return,
+    };
+    if let Err(error) = queued {
+        tracing::warn!(%error, %notification_id, "could not queue delivery; the scheduler will");
     }
 }
 

@@ -6,9 +6,11 @@
 
 mod env;
 mod jwt;
+mod worker;
 
 pub use env::{ConfigError, Env};
 pub use jwt::{ExternalJwtConfig, JwtConfig};
+pub use worker::WorkerConfig;
 
 use std::net::IpAddr;
 

@@ -2,9 +2,14 @@
 
 pub mod analytics;
 pub mod api_keys;
+pub mod broadcasts;
+pub mod delivery;
+pub mod email_deliveries;
+pub mod fanout;
 pub mod idempotency;
 pub mod notifications;
 pub mod schedules;
+pub mod sweep;
 pub mod tenants;
 pub mod users;
 

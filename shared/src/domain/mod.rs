@@ -1,5 +1,6 @@
 //! Domain types: validated newtypes and the rules that make a value valid.
 
+pub mod broadcast;
 pub mod html;
 pub mod ids;
 pub mod notification;

@@ -255,7 +255,7 @@ impl NotificationDraft {
     }
 }
 
-fn required_text(
+pub(super) fn required_text(
     errors: &mut FieldErrors,
     field: &str,
     value: Option<String>,
@@ -270,7 +270,7 @@ fn required_text(
     }
 }
 
-fn optional_text(
+pub(super) fn optional_text(
     errors: &mut FieldErrors,
     field: &str,
     value: Option<String>,
@@ -287,7 +287,7 @@ fn optional_text(
     Some(text)
 }
 
-fn validate_metadata(errors: &mut FieldErrors, metadata: &BTreeMap<String, String>) {
+pub(super) fn validate_metadata(errors: &mut FieldErrors, metadata: &BTreeMap<String, String>) {
     if metadata.len() > METADATA_MAX_KEYS {
         errors.add(
             "metadata",
@@ -310,7 +310,7 @@ fn validate_metadata(errors: &mut FieldErrors, metadata: &BTreeMap<String, Strin
     }
 }
 
-fn truncate_chars(text: &str, max: usize) -> String {
+pub(super) fn truncate_chars(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 

@@ -1,0 +1,234 @@
+//! Broadcast records: creation, progress, cancellation.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::Priority;
+use crate::domain::broadcast::{Audience, BroadcastStatus, NewBroadcast, Template};
+
+pub(crate) const COLUMNS: &str = "tenant_id, id, status, audience, topic_ids, subject, message, html_content, \
+     summary, type, priority, metadata, send_email, scheduled_for, cursor, total_recipients, delivered, \
+     emailed, email_failed, error_message, created_at, started_at, completed_at, updated_at";
+
+/// A stored broadcast with its progress.
+#[derive(Debug, Clone)]
+pub struct Broadcast {
+    pub tenant_id: Uuid,
+    pub id: Uuid,
+    pub status: BroadcastStatus,
+    pub audience: String,
+    pub topic_ids: Vec<Uuid>,
+    pub template: Template,
+    pub send_email: bool,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub cursor: Option<String>,
+    pub total_recipients: Option<i32>,
+    pub delivered: i32,
+    pub emailed: i32,
+    pub email_failed: i32,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct Row {
+    tenant_id: Uuid,
+    id: Uuid,
+    status: String,
+    audience: String,
+    topic_ids: Vec<Uuid>,
+    subject: String,
+    message: String,
+    html_content: Option<String>,
+    summary: Option<String>,
+    #[sqlx(rename = "type")]
+    notification_type: String,
+    priority: i16,
+    metadata: sqlx::types::Json<BTreeMap<String, String>>,
+    send_email: bool,
+    scheduled_for: Option<DateTime<Utc>>,
+    cursor: Option<String>,
+    total_recipients: Option<i32>,
+    delivered: i32,
+    emailed: i32,
+    email_failed: i32,
+    error_message: Option<String>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<Row> for Broadcast {
+    type Error = sqlx::Error;
+
+    fn try_from(row: Row) -> Result<Self, sqlx::Error> {
+        let decode = |what: String| sqlx::Error::Decode(what.into());
+        Ok(Self {
+            tenant_id: row.tenant_id,
+            id: row.id,
+            status: BroadcastStatus::parse(&row.status)
+                .ok_or_else(|| decode(format!("status {}", row.status)))?,
+            audience: row.audience,
+            topic_ids: row.topic_ids,
+            template: Template {
+                subject: row.subject,
+                message: row.message,
+                html_content: row.html_content,
+                summary: row.summary,
+                notification_type: row.notification_type.parse().map_err(decode)?,
+                priority: Priority::from_rank(row.priority)
+                    .ok_or_else(|| decode(format!("priority {}", row.priority)))?,
+                metadata: row.metadata.0,
+            },
+            send_email: row.send_email,
+            scheduled_for: row.scheduled_for,
+            cursor: row.cursor,
+            total_recipients: row.total_recipients,
+            delivered: row.delivered,
+            emailed: row.emailed,
+            email_failed: row.email_failed,
+            error_message: row.error_message,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            completed_at: row.completed_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Stores a broadcast and, for an explicit audience, its recipients (one statement).
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
+pub async fn insert(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    new: &NewBroadcast,
+) -> sqlx::Result<Broadcast> {
+    let id = Uuid::now_v7();
+    let status = if new.scheduled_for.is_some() {
+        BroadcastStatus::Scheduled
+    } else {
+        BroadcastStatus::Queued
+    };
+    let topic_ids = match &new.audience {
+        Audience::Topics(ids) => ids.clone(),
+        _ => Vec::new(),
+    };
+    let t = &new.template;
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO broadcasts (tenant_id, id, status, audience, topic_ids, subject, message, html_content, \
+         summary, type, priority, metadata, send_email, scheduled_for) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(status.as_str())
+    .bind(new.audience.kind())
+    .bind(&topic_ids)
+    .bind(&t.subject)
+    .bind(&t.message)
+    .bind(&t.html_content)
+    .bind(&t.summary)
+    .bind(t.notification_type.as_str())
+    .bind(t.priority.rank())
+    .bind(sqlx::types::Json(&t.metadata))
+    .bind(new.send_email)
+    .bind(new.scheduled_for)
+    .fetch_one(&mut *conn)
+    .await?;
+    if let Audience::Users(users) = &new.audience {
+        let users: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO broadcast_recipients (tenant_id, broadcast_id, user_id) \
+             SELECT $1, $2, u FROM unnest($3::text[]) AS u ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(&users)
+        .execute(conn)
+        .await?;
+    }
+    row.try_into()
+}
+
+/// One broadcast; `lock` takes the row lock the fan-out and cancellation serialize on.
+pub async fn get(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> sqlx::Result<Option<Broadcast>> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM broadcasts WHERE tenant_id = $1 AND id = $2{lock}"
+    )))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(Broadcast::try_from).transpose()
+}
+
+/// The tenant's broadcasts, newest first, keyset-paged by id.
+pub async fn list(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Broadcast>> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM broadcasts WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) \
+         ORDER BY id DESC LIMIT $3"
+    )))
+    .bind(tenant_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Broadcast::try_from).collect()
+}
+
+/// Topics among `ids` that do not exist in the tenant.
+pub async fn unknown_topics(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT t FROM unnest($2::uuid[]) AS t \
+         WHERE NOT EXISTS (SELECT 1 FROM topics WHERE tenant_id = $1 AND id = t)",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Sets the status (and `completed_at` for final ones).
+pub async fn set_status(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    status: BroadcastStatus,
+    error: Option<&str>,
+) -> sqlx::Result<Broadcast> {
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE broadcasts SET status = $3, error_message = coalesce($4, error_message), updated_at = now(), \
+         completed_at = CASE WHEN $5 THEN now() ELSE completed_at END \
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(status.as_str())
+    .bind(error)
+    .bind(status.is_final())
+    .fetch_one(conn)
+    .await?;
+    row.try_into()
+}

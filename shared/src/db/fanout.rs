@@ -1,0 +1,194 @@
+//! Broadcast fan-out: resolving recipients by keyset and writing their inbox rows in bulk.
+//!
+//! Each chunk is one transaction: the broadcast row is locked, the next recipients after the
+//! stored cursor are resolved, their notifications are inserted in ONE statement (duplicates
+//! skipped by the `(tenant_id, broadcast_id, user_id)` unique index) and the cursor advances.
+//! A job that runs twice finds the cursor moved and does nothing; a worker killed mid-chunk
+//! rolls back and the chunk is redone whole.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::db::broadcasts::Broadcast;
+use crate::domain::ids;
+
+/// A recipient of the chunk, with the address to email (when email is wanted and allowed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChunkRecipient {
+    pub user_id: String,
+    pub email: Option<String>,
+}
+
+/// An inbox row written by this chunk (rows that already existed are not returned).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Delivered {
+    pub id: Uuid,
+    pub user_id: String,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The email column of the recipient query: the profile's address when the broadcast emails,
+/// the recipient accepts email, and has not opted out of this type.
+const EMAIL: &str = "CASE WHEN $3 AND r.email IS NOT NULL AND r.email_enabled AND NOT ($4 = ANY (r.email_opt_out)) \
+     THEN r.email END AS email";
+
+/// The next `limit` recipients after `cursor` (user ids in order).
+#[tracing::instrument(skip_all, fields(broadcast_id = %broadcast.id))]
+pub async fn next_chunk(
+    conn: &mut PgConnection,
+    broadcast: &Broadcast,
+    cursor: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<ChunkRecipient>> {
+    let audience = match broadcast.audience.as_str() {
+        "Users" => {
+            "SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
+                    AND user_id > $5 ORDER BY user_id LIMIT $6"
+        }
+        "Topics" => {
+            "SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
+                     AND topic_id = ANY ($7) AND user_id > $5 ORDER BY user_id LIMIT $6"
+        }
+        _ => {
+            "SELECT user_id FROM recipients WHERE tenant_id = $1 AND $2::uuid IS NOT NULL \
+              AND user_id > $5 ORDER BY user_id LIMIT $6"
+        }
+    };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT a.user_id, {EMAIL} FROM ({audience}) AS a \
+         LEFT JOIN recipients r ON r.tenant_id = $1 AND r.user_id = a.user_id ORDER BY a.user_id"
+    )))
+    .bind(broadcast.tenant_id)
+    .bind(broadcast.id)
+    .bind(broadcast.send_email)
+    .bind(broadcast.template.notification_type.as_str())
+    .bind(cursor)
+    .bind(limit)
+    .bind(&broadcast.topic_ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// How many recipients the audience has now (progress reporting).
+pub async fn audience_size(conn: &mut PgConnection, broadcast: &Broadcast) -> sqlx::Result<i64> {
+    let sql = match broadcast.audience.as_str() {
+        "Users" => {
+            "SELECT count(*) FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2"
+        }
+        "Topics" => {
+            "SELECT count(DISTINCT user_id) FROM topic_subscriptions WHERE tenant_id = $1 \
+                     AND topic_id = ANY ($3) AND $2::uuid IS NOT NULL"
+        }
+        _ => "SELECT count(*) FROM recipients WHERE tenant_id = $1 AND $2::uuid IS NOT NULL",
+    };
+    sqlx::query_scalar(sql)
+        .bind(broadcast.tenant_id)
+        .bind(broadcast.id)
+        .bind(&broadcast.topic_ids)
+        .fetch_one(conn)
+        .await
+}
+
+/// Marks the broadcast as fanning out, recording the audience size once.
+pub async fn start(conn: &mut PgConnection, broadcast: &Broadcast, total: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE broadcasts SET status = 'FanningOut', started_at = coalesce(started_at, now()), \
+         total_recipients = coalesce(total_recipients, $3), updated_at = now() \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(broadcast.tenant_id)
+    .bind(broadcast.id)
+    .bind(i32::try_from(total).unwrap_or(i32::MAX))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes the chunk's inbox rows (already `Sent`: the inbox is the delivery) in one statement,
+/// and their email deliveries in another.
+#[tracing::instrument(skip_all, fields(broadcast_id = %broadcast.id, recipients = recipients.len()))]
+pub async fn insert_chunk(
+    conn: &mut PgConnection,
+    broadcast: &Broadcast,
+    recipients: &[ChunkRecipient],
+) -> sqlx::Result<Vec<Delivered>> {
+    let mut row_ids = Vec::with_capacity(recipients.len());
+    let mut created = Vec::with_capacity(recipients.len());
+    for _ in recipients {
+        let (id, at) = ids::new_id();
+        row_ids.push(id);
+        created.push(at);
+    }
+    let users: Vec<&str> = recipients.iter().map(|r| r.user_id.as_str()).collect();
+    let emails: Vec<Option<&str>> = recipients.iter().map(|r| r.email.as_deref()).collect();
+    let t = &broadcast.template;
+    let delivered: Vec<Delivered> = sqlx::query_as(
+        "INSERT INTO notifications (tenant_id, id, user_id, subject, message, html_content, summary, type, \
+             priority, status, created_at, sent_at, metadata, broadcast_id, email) \
+         SELECT $1, u.id, u.user_id, $2, $3, $4, $5, $6, $7, 'Sent', u.created_at, now(), $8, $9, u.email \
+         FROM unnest($10::uuid[], $11::text[], $12::timestamptz[], $13::text[]) AS u(id, user_id, created_at, email) \
+         ON CONFLICT (tenant_id, broadcast_id, user_id) WHERE broadcast_id IS NOT NULL DO NOTHING \
+         RETURNING id, user_id, email, created_at",
+    )
+    .bind(broadcast.tenant_id)
+    .bind(&t.subject)
+    .bind(&t.message)
+    .bind(&t.html_content)
+    .bind(&t.summary)
+    .bind(t.notification_type.as_str())
+    .bind(t.priority.rank())
+    .bind(sqlx::types::Json(&t.metadata))
+    .bind(broadcast.id)
+    .bind(&row_ids)
+    .bind(&users)
+    .bind(&created)
+    .bind(&emails)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let (email_ids, addresses): (Vec<Uuid>, Vec<&str>) = delivered
+        .iter()
+        .filter_map(|d| d.email.as_deref().map(|email| (d.id, email)))
+        .unzip();
+    if !email_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO email_deliveries (tenant_id, notification_id, broadcast_id, email) \
+             SELECT $1, n, $2, e FROM unnest($3::uuid[], $4::text[]) AS x(n, e) ON CONFLICT DO NOTHING",
+        )
+        .bind(broadcast.tenant_id)
+        .bind(broadcast.id)
+        .bind(&email_ids)
+        .bind(&addresses)
+        .execute(conn)
+        .await?;
+    }
+    Ok(delivered)
+}
+
+/// Records a chunk's progress; `finished` completes the broadcast.
+pub async fn advance(
+    conn: &mut PgConnection,
+    broadcast: &Broadcast,
+    cursor: &str,
+    written: usize,
+    finished: bool,
+) -> sqlx::Result<()> {
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE broadcasts SET cursor = ");
+    query
+        .push_bind(cursor.to_owned())
+        .push(", delivered = delivered + ")
+        .push_bind(i32::try_from(written).unwrap_or(i32::MAX))
+        .push(", updated_at = now()");
+    if finished {
+        query.push(", status = 'Completed', completed_at = now()");
+    }
+    query
+        .push(" WHERE tenant_id = ")
+        .push_bind(broadcast.tenant_id)
+        .push(" AND id = ")
+        .push_bind(broadcast.id);
+    query.build().execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! What the scheduler claims and sweeps each tick (SPEC §6).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A schedule record whose time is near.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueSchedule {
+    pub tenant_id: Uuid,
+    pub kind: String,
+    pub target_id: Uuid,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Claims schedule records due within `horizon_secs` (`FOR UPDATE SKIP LOCKED`: concurrent
+/// schedulers each claim different rows, never the same one twice).
+#[tracing::instrument(skip_all)]
+pub async fn claim_due(
+    conn: &mut PgConnection,
+    horizon_secs: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<DueSchedule>> {
+    sqlx::query_as(
+        "UPDATE schedules SET state = 'Queued', updated_at = now() WHERE id IN ( \
+             SELECT id FROM schedules WHERE state = 'Pending' AND due_at < now() + make_interval(secs => $1) \
+             ORDER BY due_at FOR UPDATE SKIP LOCKED LIMIT $2) \
+         RETURNING tenant_id, kind, target_id, due_at",
+    )
+    .bind(horizon_secs as f64)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Notifications accepted but not delivered `older_than_secs` after they were due.
+pub async fn undelivered_notifications(
+    conn: &mut PgConnection,
+    older_than_secs: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "(SELECT tenant_id, id FROM notifications WHERE status = 'Pending' \
+             AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2) \
+         UNION ALL \
+         (SELECT n.tenant_id, n.id FROM schedules s JOIN notifications n ON n.tenant_id = s.tenant_id AND n.id = s.target_id \
+             WHERE s.kind = 'Notification' AND s.state = 'Queued' AND n.status = 'Scheduled' \
+             AND s.due_at < now() - make_interval(secs => $1) LIMIT $2)",
+    )
+    .bind(older_than_secs as f64)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Emails waiting without progress; their clock restarts so the next tick does not queue them
+/// again unless they stall once more.
+pub async fn stalled_emails(
+    conn: &mut PgConnection,
+    older_than_secs: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "UPDATE email_deliveries SET updated_at = now() WHERE (tenant_id, notification_id) IN ( \
+             SELECT tenant_id, notification_id FROM email_deliveries WHERE state IN ('Pending', 'Retrying') \
+             AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING tenant_id, notification_id",
+    )
+    .bind(older_than_secs as f64)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Sends interrupted by a dead worker: whether the email went out is unknown, and sending
+/// again could send it twice, so they fail with that explanation (at most once, SPEC §6).
+pub async fn abandon_interrupted_sends(
+    conn: &mut PgConnection,
+    older_than_secs: i64,
+) -> sqlx::Result<u64> {
+    let message =
+        "The worker stopped while sending; the email was not retried to avoid sending it twice.";
+    Ok(sqlx::query(
+        "WITH stuck AS (UPDATE email_deliveries SET state = 'Failed', last_error = $2, updated_at = now() \
+             WHERE state = 'Sending' AND updated_at < now() - make_interval(secs => $1) \
+             RETURNING tenant_id, notification_id) \
+         UPDATE notifications n SET status = CASE WHEN n.status = 'Read' THEN n.status ELSE 'Failed' END, \
+             error_message = $2 FROM stuck WHERE n.tenant_id = stuck.tenant_id AND n.id = stuck.notification_id",
+    )
+    .bind(older_than_secs as f64)
+    .bind(message)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Broadcasts queued or fanning out with no progress; their clock restarts as for emails.
+pub async fn stalled_broadcasts(
+    conn: &mut PgConnection,
+    older_than_secs: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, Uuid, Option<String>)>> {
+    sqlx::query_as(
+        "UPDATE broadcasts SET updated_at = now() WHERE (tenant_id, id) IN ( \
+             SELECT tenant_id, id FROM broadcasts WHERE status IN ('Queued', 'FanningOut') \
+             AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING tenant_id, id, cursor",
+    )
+    .bind(older_than_secs as f64)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Forgets idempotency keys past their 24 hours and schedule records long finished.
+pub async fn purge_expired(conn: &mut PgConnection) -> sqlx::Result<u64> {
+    let keys =
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    let schedules = sqlx::query(
+        "DELETE FROM schedules WHERE state IN ('Done', 'Cancelled') AND updated_at < now() - interval '7 days'",
+    )
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(keys + schedules)
+}

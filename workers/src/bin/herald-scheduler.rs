@@ -1,0 +1,45 @@
+//! `herald-scheduler`: every minute (`HERALD_SCHEDULER_CRON`), queues what comes due and
+//! sweeps stalled work. Several may run at once.
+
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use apalis::prelude::*;
+use apalis_cron::CronScheduler;
+use herald_workers::runtime::{self, Deps, SHUTDOWN_GRACE, worker_name};
+use herald_workers::scheduler;
+
+const BINARY: &str = "herald-scheduler";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match runtime::configure(BINARY) {
+        Ok(config) => runtime::exit(BINARY, run(config).await),
+        Err(code) => code,
+    }
+}
+
+async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> {
+    let schedule = cron::Schedule::from_str(&config.scheduler_cron)?;
+    let deps = Deps::connect(config).await?;
+    runtime::serve_health(&deps)?;
+    // Catch up at once after downtime rather than at the next tick.
+    if let Err(error) = scheduler::run(&deps).await {
+        tracing::warn!(%error, "startup tick failed");
+    }
+    Monitor::new()
+        .register(move |_| {
+            WorkerBuilder::new(worker_name("scheduler"))
+                .backend(CronScheduler::new(schedule.clone()))
+                .data(deps.clone())
+                .enable_tracing()
+                .build(scheduler::tick)
+        })
+        .shutdown_timeout(SHUTDOWN_GRACE)
+        .run_with_signal(async {
+            herald_shared::shutdown::signal().await;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}

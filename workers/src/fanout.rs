@@ -1,0 +1,75 @@
+//! The `FanOut` job: one chunk of a broadcast per run (see `herald_shared::db::fanout`).
+
+use apalis::prelude::{BoxDynError, Data};
+use herald_shared::db::{self, fanout};
+use herald_shared::domain::UserId;
+use herald_shared::domain::broadcast::BroadcastStatus;
+use herald_shared::events::{self, EventType, MessagingEvent};
+use herald_shared::jobs::{FanOut, SendEmail};
+
+use crate::runtime::Deps;
+
+pub async fn fan_out(job: FanOut, deps: Data<Deps>) -> Result<(), BoxDynError> {
+    let chunk_size = deps.config.fanout_chunk_size;
+    let mut tx = deps.db.begin().await?;
+    let Some(broadcast) =
+        db::broadcasts::get(&mut tx, job.tenant_id, job.broadcast_id, true).await?
+    else {
+        return Ok(());
+    };
+    // Cancelled or finished, or a stale copy of a job whose chunk was already written: the
+    // cursor moves with every chunk, so only the job carrying the current cursor may proceed.
+    if broadcast.status.is_final() || broadcast.cursor != job.cursor {
+        return Ok(());
+    }
+    if broadcast.status != BroadcastStatus::FanningOut {
+        let total = fanout::audience_size(&mut tx, &broadcast).await?;
+        fanout::start(&mut tx, &broadcast, total).await?;
+    }
+    let cursor = job.cursor.clone().unwrap_or_default();
+    let recipients = fanout::next_chunk(&mut tx, &broadcast, &cursor, chunk_size).await?;
+    let finished = (recipients.len() as i64) < chunk_size;
+    let written = fanout::insert_chunk(&mut tx, &broadcast, &recipients).await?;
+    let next_cursor = recipients.last().map_or(cursor, |r| r.user_id.clone());
+    fanout::advance(&mut tx, &broadcast, &next_cursor, written.len(), finished).await?;
+    tx.commit().await?;
+
+    // The next chunk goes first, so another worker can write it while this one publishes.
+    if !finished {
+        deps.queues
+            .fan_out(FanOut {
+                cursor: Some(next_cursor),
+                ..job.clone()
+            })
+            .await?;
+    }
+    let users: Vec<UserId> = written
+        .iter()
+        .map(|d| UserId::parse(d.user_id.clone()))
+        .collect::<Result<_, _>>()?;
+    let messages: Vec<(&UserId, MessagingEvent)> = written
+        .iter()
+        .zip(&users)
+        .map(|(d, user)| {
+            (
+                user,
+                MessagingEvent::notification(EventType::Message, d.id, d.created_at),
+            )
+        })
+        .collect();
+    let mut redis = deps.redis.clone();
+    events::publish(&mut redis, deps.queues.prefix(), job.tenant_id, &messages).await?;
+    let emails: Vec<SendEmail> = written
+        .iter()
+        .filter(|d| d.email.is_some())
+        .map(|d| SendEmail {
+            tenant_id: job.tenant_id,
+            notification_id: d.id,
+        })
+        .collect();
+    deps.queues.send_emails(emails).await?;
+    if finished {
+        tracing::info!(broadcast_id = %job.broadcast_id, "broadcast completed");
+    }
+    Ok(())
+}

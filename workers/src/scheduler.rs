@@ -1,0 +1,144 @@
+//! The scheduler's tick: queue what comes due in the next minute at its exact time, and sweep
+//! accepted work that stopped making progress (lost enqueue, Redis flushed, dead worker).
+
+use apalis::prelude::{BoxDynError, Data};
+use apalis_cron::Tick;
+use chrono::Utc;
+use herald_shared::db::sweep;
+use herald_shared::jobs::{Deliver, FanOut, SendEmail};
+
+use crate::runtime::Deps;
+
+/// Schedule records due within this many seconds are queued each tick (ticks are a minute
+/// apart, so nothing waits past its time).
+pub const HORIZON_SECS: i64 = 60;
+/// Most rows one tick claims or sweeps of each kind; the next tick takes the rest.
+const BATCH: i64 = 10_000;
+/// A send interrupted by a dead worker is given up after this long (see `abandon_interrupted_sends`).
+const INTERRUPTED_SEND_SECS: i64 = 600;
+/// Only one scheduler sweeps at a time; claims are safe concurrently anyway (SKIP LOCKED).
+const SWEEP_LOCK: i64 = 0x5357_4545_50; // "SWEEP"
+
+pub async fn tick(_tick: Tick, deps: Data<Deps>) -> Result<(), BoxDynError> {
+    run(&deps).await
+}
+
+/// One tick's work (also run once at startup, to catch up after downtime).
+pub async fn run(deps: &Deps) -> Result<(), BoxDynError> {
+    queue_due(deps).await?;
+    sweep_stalled(deps).await?;
+    Ok(())
+}
+
+async fn queue_due(deps: &Deps) -> Result<(), BoxDynError> {
+    let mut conn = deps.db.acquire().await?;
+    let due = sweep::claim_due(&mut conn, HORIZON_SECS, BATCH).await?;
+    drop(conn);
+    let now = Utc::now();
+    for schedule in due {
+        let (tenant_id, target) = (schedule.tenant_id, schedule.target_id);
+        // An enqueue that fails leaves the record `Queued` with its target unfinished: the
+        // sweep below finds and queues it again once it is overdue.
+        let queued = match (schedule.kind.as_str(), schedule.due_at <= now) {
+            ("Notification", true) => {
+                deps.queues
+                    .deliver(Deliver {
+                        tenant_id,
+                        notification_id: target,
+                    })
+                    .await
+            }
+            ("Notification", false) => {
+                deps.queues
+                    .deliver_at(
+                        Deliver {
+                            tenant_id,
+                            notification_id: target,
+                        },
+                        schedule.due_at,
+                    )
+                    .await
+            }
+            (_, true) => {
+                deps.queues
+                    .fan_out(FanOut {
+                        tenant_id,
+                        broadcast_id: target,
+                        cursor: None,
+                    })
+                    .await
+            }
+            (_, false) => {
+                deps.queues
+                    .fan_out_at(
+                        FanOut {
+                            tenant_id,
+                            broadcast_id: target,
+                            cursor: None,
+                        },
+                        schedule.due_at,
+                    )
+                    .await
+            }
+        };
+        if let Err(error) = queued {
+            tracing::warn!(%error, %target, "could not queue scheduled work; the sweep will retry");
+        }
+    }
+    Ok(())
+}
+
+async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
+    let mut tx = deps.db.begin().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(SWEEP_LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Ok(());
+    }
+    let after = i64::try_from(deps.config.sweep_after_secs).unwrap_or(i64::MAX);
+    let notifications = sweep::undelivered_notifications(&mut tx, after, BATCH).await?;
+    let emails = sweep::stalled_emails(&mut tx, after, BATCH).await?;
+    let broadcasts = sweep::stalled_broadcasts(&mut tx, after, BATCH).await?;
+    let abandoned = sweep::abandon_interrupted_sends(&mut tx, INTERRUPTED_SEND_SECS).await?;
+    let purged = sweep::purge_expired(&mut tx).await?;
+    tx.commit().await?;
+
+    for (tenant_id, notification_id) in &notifications {
+        deps.queues
+            .deliver(Deliver {
+                tenant_id: *tenant_id,
+                notification_id: *notification_id,
+            })
+            .await?;
+    }
+    let email_jobs: Vec<SendEmail> = emails
+        .iter()
+        .map(|(tenant_id, notification_id)| SendEmail {
+            tenant_id: *tenant_id,
+            notification_id: *notification_id,
+        })
+        .collect();
+    deps.queues.send_emails(email_jobs).await?;
+    for (tenant_id, broadcast_id, cursor) in &broadcasts {
+        deps.queues
+            .fan_out(FanOut {
+                tenant_id: *tenant_id,
+                broadcast_id: *broadcast_id,
+                cursor: cursor.clone(),
+            })
+            .await?;
+    }
+    if !notifications.is_empty() || !emails.is_empty() || !broadcasts.is_empty() || abandoned > 0 {
+        tracing::info!(
+            notifications = notifications.len(),
+            emails = emails.len(),
+            broadcasts = broadcasts.len(),
+            abandoned,
+            purged,
+            "swept stalled work"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Waking idle workers the moment a job is pushed.
+//!
+//! apalis-redis workers find new jobs by polling; its built-in interval strategy can leave an
+//! idle worker asleep until the next heartbeat (STACK.md, apalis-redis trap 1). Herald's
+//! producers publish a nudge on the queue's wake channel after every push
+//! (`herald_shared::jobs`); [`WakeStrategy`] polls on each nudge, and on a short interval as a
+//! fallback (lost nudges, and scheduled jobs becoming due).
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use apalis::prelude::{PollSnapshot, PollStrategy};
+use futures::StreamExt;
+use herald_shared::jobs::Queue;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// How often an idle worker polls without a nudge. Bounds the delay of a scheduled job past
+/// its due second, and of a job whose nudge was lost.
+const FALLBACK_POLL: Duration = Duration::from_millis(100);
+
+/// Poll on a nudge or on the fallback tick, whichever comes first.
+pub struct WakeStrategy {
+    nudges: UnboundedReceiver<()>,
+    tick: tokio::time::Interval,
+}
+
+impl PollStrategy for WakeStrategy {
+    fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        let mut fired = false;
+        // Drain everything ready, so a burst of nudges costs one poll, and both sources stay
+        // registered with the waker.
+        while let Poll::Ready(Some(())) = self.nudges.poll_recv(cx) {
+            fired = true;
+        }
+        while self.tick.poll_tick(cx).is_ready() {
+            fired = true;
+        }
+        if fired {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Routes nudges from Redis to the workers of this process.
+#[derive(Clone, Default)]
+pub struct Wakers {
+    senders: Arc<Mutex<Vec<(Queue, UnboundedSender<()>)>>>,
+}
+
+impl Wakers {
+    /// A strategy for one worker of `queue`.
+    pub fn strategy(&self, queue: Queue) -> WakeStrategy {
+        let (sender, nudges) = unbounded_channel();
+        self.senders
+            .lock()
+            .expect("wakers lock")
+            .push((queue, sender));
+        let mut tick = tokio::time::interval(FALLBACK_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        WakeStrategy { nudges, tick }
+    }
+
+    fn wake(&self, queue: Queue) {
+        for (q, sender) in self.senders.lock().expect("wakers lock").iter() {
+            if *q == queue {
+                let _ = sender.send(());
+            }
+        }
+    }
+
+    /// Listens on the wake channels of `queues` for the life of the process, reconnecting when
+    /// Redis goes away (the fallback tick keeps workers going meanwhile).
+    pub fn listen(&self, redis_url: &str, prefix: &str, queues: &[Queue]) {
+        let this = self.clone();
+        let channels: Vec<(String, Queue)> = queues
+            .iter()
+            .map(|q| (q.wake_channel(prefix), *q))
+            .collect();
+        let url = redis_url.to_owned();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = this.relay(&url, &channels).await {
+                    tracing::warn!(%error, "wake-up channel lost; reconnecting");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    async fn relay(&self, url: &str, channels: &[(String, Queue)]) -> redis::RedisResult<()> {
+        let client = redis::Client::open(url)?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        for (channel, _) in channels {
+            pubsub.subscribe(channel).await?;
+        }
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            if let Some((_, queue)) = channels
+                .iter()
+                .find(|(c, _)| c == message.get_channel_name())
+            {
+                self.wake(*queue);
+            }
+        }
+        Ok(())
+    }
+}
