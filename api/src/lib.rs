@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod broadcasts;
 pub mod caller;
 pub mod error;
 pub mod events;
@@ -37,6 +38,7 @@ pub type Apis = (
     auth::AuthApi,
     notifications::NotificationsApi,
     notifications::admin::NotificationsAdminApi,
+    broadcasts::BroadcastsApi,
 );
 
 /// The OpenAPI service: served at `/openapi.json`, printed by `herald-admin openapi`, and
@@ -47,6 +49,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             notifications::NotificationsApi,
             notifications::admin::NotificationsAdminApi,
+            broadcasts::BroadcastsApi,
         ),
         "Herald",
         env!("CARGO_PKG_VERSION"),

@@ -8,4 +8,6 @@ pub enum ApiTags {
     Auth,
     /// Users' inboxes: create, list, read and manage notifications.
     Notifications,
+    /// One notification to many users (explicit ids, topics or everyone), fanned out in the background.
+    Broadcasts,
 }

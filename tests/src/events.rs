@@ -6,16 +6,14 @@ use futures::StreamExt;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::redis_url;
-
 /// A subscription to one user's channel.
 pub struct EventListener {
     pubsub: redis::aio::PubSub,
 }
 
 impl EventListener {
-    pub async fn subscribe(prefix: &str, tenant_id: Uuid, user_id: &str) -> Self {
-        let client = redis::Client::open(redis_url()).expect("redis url");
+    pub async fn subscribe(redis_url: &str, prefix: &str, tenant_id: Uuid, user_id: &str) -> Self {
+        let client = redis::Client::open(redis_url).expect("redis url");
         let mut pubsub = client.get_async_pubsub().await.expect("redis pubsub");
         let channel = herald_shared::events::user_channel(prefix, tenant_id, user_id);
         pubsub.subscribe(channel).await.expect("subscribe");

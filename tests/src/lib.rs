@@ -5,6 +5,7 @@
 pub mod database;
 pub mod events;
 pub mod process;
+pub mod redis_server;
 pub mod smtp;
 pub mod test_app;
 

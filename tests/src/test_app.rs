@@ -18,6 +18,8 @@ pub struct Tenant {
 
 pub struct TestApp {
     pub api: HeraldProcess,
+    /// The Redis this test's processes use (the shared one, or a private one).
+    pub redis_url: String,
     pub pool: PgPool,
     pub tenant: Tenant,
     pub redis_prefix: String,
@@ -35,7 +37,11 @@ impl TestApp {
     pub async fn spawn_with(extra_env: &[(&str, &str)]) -> Self {
         let db = TestDatabase::create().await;
         let redis_prefix = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let mut env = base_env(&db.url, &redis_prefix);
+        let redis_url = extra_env
+            .iter()
+            .find(|(k, _)| *k == "REDIS_URL")
+            .map_or_else(redis_url, |(_, v)| v.to_string());
+        let mut env = base_env(&db.url, &redis_url, &redis_prefix);
         env.extend(
             extra_env
                 .iter()
@@ -47,6 +53,7 @@ impl TestApp {
         let tenant = create_tenant(&pool, "acme").await;
         Self {
             api,
+            redis_url,
             pool,
             tenant,
             redis_prefix,
@@ -57,7 +64,7 @@ impl TestApp {
 
     /// The environment every Herald process of this test runs with.
     pub fn env(&self) -> Vec<(String, String)> {
-        base_env(&self.db.url, &self.redis_prefix)
+        base_env(&self.db.url, &self.redis_url, &self.redis_prefix)
     }
 
     pub fn base_url(&self) -> String {
@@ -120,10 +127,10 @@ pub async fn json_body(response: Response) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"))
 }
 
-fn base_env(database_url: &str, redis_prefix: &str) -> Vec<(String, String)> {
+fn base_env(database_url: &str, redis_url: &str, redis_prefix: &str) -> Vec<(String, String)> {
     [
         ("DATABASE_URL", database_url),
-        ("REDIS_URL", &redis_url()),
+        ("REDIS_URL", redis_url),
         ("HERALD_REDIS_PREFIX", redis_prefix),
         ("HERALD_JWT_SECRET", TEST_JWT_SECRET),
         ("HERALD_HOST", "127.0.0.1"),
@@ -182,7 +189,13 @@ impl TestApp {
 
     /// Listens on a user's real-time channel, as a hub node would.
     pub async fn listen(&self, tenant: &Tenant, user_id: &str) -> crate::events::EventListener {
-        crate::events::EventListener::subscribe(&self.redis_prefix, tenant.id, user_id).await
+        crate::events::EventListener::subscribe(
+            &self.redis_url,
+            &self.redis_prefix,
+            tenant.id,
+            user_id,
+        )
+        .await
     }
 }
 

@@ -17,7 +17,7 @@ const BATCH: i64 = 10_000;
 /// A send interrupted by a dead worker is given up after this long (see `abandon_interrupted_sends`).
 const INTERRUPTED_SEND_SECS: i64 = 600;
 /// Only one scheduler sweeps at a time; claims are safe concurrently anyway (SKIP LOCKED).
-const SWEEP_LOCK: i64 = 0x5357_4545_50; // "SWEEP"
+const SWEEP_LOCK: i64 = 0x0053_5745_4550; // "SWEEP"
 
 pub async fn tick(_tick: Tick, deps: Data<Deps>) -> Result<(), BoxDynError> {
     run(&deps).await

@@ -44,10 +44,13 @@ impl PollStrategy for WakeStrategy {
     }
 }
 
+/// The workers of one queue in this process, each with its own nudge channel.
+type Subscribers = Vec<(Queue, UnboundedSender<()>)>;
+
 /// Routes nudges from Redis to the workers of this process.
 #[derive(Clone, Default)]
 pub struct Wakers {
-    senders: Arc<Mutex<Vec<(Queue, UnboundedSender<()>)>>>,
+    senders: Arc<Mutex<Subscribers>>,
 }
 
 impl Wakers {

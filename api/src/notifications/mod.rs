@@ -510,7 +510,7 @@ pub(crate) async fn enqueue(
     }
 }
 
-fn validate_idempotency_key(key: String) -> Result<String, ApiError> {
+pub(crate) fn validate_idempotency_key(key: String) -> Result<String, ApiError> {
     let valid = !key.is_empty()
         && key.chars().count() <= IDEMPOTENCY_KEY_MAX_CHARS
         && key.chars().all(|c| c.is_ascii_graphic());

@@ -1,0 +1,454 @@
+//! Broadcasts, scheduling and recovery, against the real workers.
+
+use std::time::{Duration, Instant};
+
+use herald_tests::TestApp;
+use herald_tests::redis_server::PrivateRedis;
+use herald_tests::smtp::{SmtpBehaviour, SmtpServer};
+use herald_tests::test_app::json_body;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Fast ticks and sweeps, so recovery shows within seconds.
+const FAST_SCHEDULER: [(&str, &str); 2] = [
+    ("HERALD_SCHEDULER_CRON", "* * * * * *"),
+    ("HERALD_SWEEP_AFTER_SECS", "1"),
+];
+
+async fn broadcast(app: &TestApp, body: Value) -> Value {
+    let response = app
+        .as_backend(&app.tenant, Method::POST, "Broadcasts")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = json_body(response).await;
+    assert_eq!(status, 202, "{body}");
+    body
+}
+
+async fn wait_for_status(app: &TestApp, id: &str, status: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let response = app
+            .as_backend(&app.tenant, Method::GET, &format!("Broadcasts/{id}"))
+            .send()
+            .await
+            .unwrap();
+        let body = json_body(response).await;
+        if body["status"] == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not {status} after {timeout:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn rows_of(app: &TestApp, broadcast_id: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(DISTINCT user_id) FROM notifications WHERE broadcast_id = $1::uuid",
+    )
+    .bind(broadcast_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+fn users(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user-{i:05}")).collect()
+}
+
+fn template(extra: Value) -> Value {
+    let mut body = json!({ "subject": "Maintenance tonight", "message": "We will be down at 2 AM.", "type": "SystemAnnouncement" });
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    body
+}
+
+#[tokio::test]
+async fn a_broadcast_to_ten_thousand_users_gives_each_exactly_one_notification() {
+    let app = TestApp::spawn().await;
+    let _fanout = app
+        .start("herald-fanout", &[("HERALD_FANOUT_CHUNK_SIZE", "1000")])
+        .await;
+    let mut events = app.listen(&app.tenant, "user-00042").await;
+    let created = broadcast(&app, template(json!({ "userIds": users(10_000) }))).await;
+    assert!(matches!(
+        created["status"].as_str(),
+        Some("Queued" | "FanningOut")
+    ));
+    let id = created["id"].as_str().unwrap();
+    let done = wait_for_status(&app, id, "Completed", Duration::from_secs(60)).await;
+    assert_eq!(
+        (done["totalRecipients"].as_i64(), done["delivered"].as_i64()),
+        (Some(10_000), Some(10_000))
+    );
+    assert!(done["completedAt"].is_string() && done["startedAt"].is_string());
+    assert_eq!(rows_of(&app, id).await, (10_000, 10_000));
+
+    let event = events.next().await;
+    assert_eq!(event["type"], "Message");
+    let token = app.token_for(&app.tenant, "user-00042").await;
+    let inbox = app
+        .as_user(
+            &app.tenant,
+            &token,
+            Method::GET,
+            &format!("Notifications?broadcastId={id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let inbox = json_body(inbox).await;
+    assert_eq!(inbox["totalCount"], 1);
+    assert_eq!(inbox["data"][0]["id"], event["id"]);
+    assert_eq!(inbox["data"][0]["status"], "Sent");
+}
+
+#[tokio::test]
+async fn killing_the_fanout_worker_mid_broadcast_loses_and_duplicates_nothing() {
+    let app = TestApp::spawn().await;
+    let small_chunks = ("HERALD_FANOUT_CHUNK_SIZE", "250");
+    let mut fanout = app.start("herald-fanout", &[small_chunks]).await;
+    let created = broadcast(&app, template(json!({ "userIds": users(10_000) }))).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Kill it (no chance to clean up) once some but not all chunks are written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (written, _) = rows_of(&app, &id).await;
+        if written > 0 {
+            assert!(
+                written < 10_000,
+                "too fast to interrupt; use smaller chunks"
+            );
+            fanout.kill();
+            break;
+        }
+        assert!(Instant::now() < deadline, "fan-out never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (at_kill, _) = rows_of(&app, &id).await;
+    // A new worker (and the scheduler's sweep, for a job lost with the dead worker) finish it.
+    let _fanout = app.start("herald-fanout", &[small_chunks]).await;
+    let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
+    let done = wait_for_status(&app, &id, "Completed", Duration::from_secs(60)).await;
+    assert_eq!(done["delivered"], 10_000, "killed at {at_kill}");
+    assert_eq!(rows_of(&app, &id).await, (10_000, 10_000));
+}
+
+#[tokio::test]
+async fn a_cancelled_scheduled_broadcast_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
+    let when = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let created = broadcast(
+        &app,
+        template(json!({ "userIds": users(50), "scheduledFor": when })),
+    )
+    .await;
+    assert_eq!(created["status"], "Scheduled");
+    let id = created["id"].as_str().unwrap();
+    let cancel = app
+        .as_backend(
+            &app.tenant,
+            Method::POST,
+            &format!("Broadcasts/{id}/cancel"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body(cancel).await["status"], "Cancelled");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(rows_of(&app, id).await, (0, 0));
+    let still = app
+        .as_backend(&app.tenant, Method::GET, &format!("Broadcasts/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body(still).await["status"], "Cancelled");
+}
+
+#[tokio::test]
+async fn a_scheduled_broadcast_starts_at_its_time() {
+    let app = TestApp::spawn().await;
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let when = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let created = broadcast(
+        &app,
+        template(json!({ "userIds": users(20), "scheduledFor": when.to_rfc3339() })),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(rows_of(&app, id).await, (0, 0));
+    let done = wait_for_status(&app, id, "Completed", Duration::from_secs(10)).await;
+    let started =
+        chrono::DateTime::parse_from_rfc3339(done["startedAt"].as_str().unwrap()).unwrap();
+    assert!(
+        started >= when - chrono::Duration::seconds(1),
+        "started early: {started} < {when}"
+    );
+    assert_eq!(rows_of(&app, id).await, (20, 20));
+}
+
+#[tokio::test]
+async fn topic_and_all_user_audiences_reach_each_member_once_with_email() {
+    let smtp = SmtpServer::start(SmtpBehaviour::Accept);
+    let app = TestApp::spawn().await;
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let _email = app
+        .start("herald-email", &[("SMTP_URL", &smtp.url())])
+        .await;
+    let tenant = app.tenant.id;
+    sqlx::query(
+        "INSERT INTO recipients (tenant_id, user_id, email, email_opt_out) VALUES \
+         ($1, 'ann', 'ann@example.com', '{}'), ($1, 'ben', 'ben@example.com', '{SystemAnnouncement}'), ($1, 'cat', NULL, '{}')",
+    )
+    .bind(tenant)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (news, ops) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO topics (tenant_id, id, name) VALUES ($1, $2, 'news'), ($1, $3, 'ops')",
+    )
+    .bind(tenant)
+    .bind(news)
+    .bind(ops)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO topic_subscriptions (tenant_id, topic_id, user_id) VALUES \
+         ($1, $2, 'ann'), ($1, $2, 'ben'), ($1, $3, 'ann'), ($1, $3, 'dan')",
+    )
+    .bind(tenant)
+    .bind(news)
+    .bind(ops)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let by_topic = broadcast(
+        &app,
+        template(json!({ "topicIds": [news, ops], "email": true })),
+    )
+    .await;
+    let id = by_topic["id"].as_str().unwrap();
+    let done = wait_for_status(&app, id, "Completed", Duration::from_secs(10)).await;
+    assert_eq!(done["delivered"], 3, "ann, ben and dan, ann only once");
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        mails[0]["to"],
+        json!(["ann@example.com"]),
+        "ben opted out, dan has no address"
+    );
+    let done = wait_for_status(&app, id, "Completed", Duration::from_secs(1)).await;
+    assert_eq!(done["emailed"], 1);
+
+    let everyone = broadcast(&app, template(json!({ "allUsers": true }))).await;
+    let id = everyone["id"].as_str().unwrap();
+    wait_for_status(&app, id, "Completed", Duration::from_secs(10)).await;
+    let mut reached: Vec<String> = sqlx::query_scalar(
+        "SELECT user_id FROM notifications WHERE broadcast_id = $1::uuid ORDER BY user_id",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    reached.sort();
+    assert_eq!(reached, ["ann", "ben", "cat"]);
+
+    let unknown = app
+        .as_backend(&app.tenant, Method::POST, "Broadcasts")
+        .json(&template(json!({ "topicIds": [uuid::Uuid::now_v7()] })))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert!(json_body(unknown).await["errors"]["topicIds"].is_array());
+}
+
+#[tokio::test]
+async fn broadcast_requests_are_validated_and_idempotent() {
+    let app = TestApp::spawn().await;
+    let bad = [
+        (
+            template(json!({ "userIds": ["a"], "allUsers": true })),
+            "audience",
+        ),
+        (template(json!({})), "audience"),
+        (template(json!({ "userIds": [] })), "userIds"),
+        (
+            template(json!({ "userIds": ["ok", "not ok"] })),
+            "userIds[1]",
+        ),
+        (template(json!({ "userIds": users(10_001) })), "userIds"),
+        (
+            json!({ "userIds": ["a"], "message": "m", "type": "UserInvite" }),
+            "subject",
+        ),
+        (
+            template(json!({ "userIds": ["a"], "scheduledFor": "2020-01-01T00:00:00Z" })),
+            "scheduledFor",
+        ),
+    ];
+    for (body, field) in bad {
+        let response = app
+            .as_backend(&app.tenant, Method::POST, "Broadcasts")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let problem = json_body(response).await;
+        assert_eq!(status, 400, "{field}: {problem}");
+        assert!(problem["errors"][field].is_array(), "{field}: {problem}");
+    }
+    let send = || {
+        app.as_backend(&app.tenant, Method::POST, "Broadcasts")
+            .header("Idempotency-Key", "launch-email")
+            .json(&template(json!({ "userIds": ["a", "b"] })))
+            .send()
+    };
+    let first = json_body(send().await.unwrap()).await;
+    let again = send().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_body(again).await["id"], first["id"]);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM broadcasts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+
+    let page = app
+        .as_backend(&app.tenant, Method::GET, "Broadcasts?pageSize=1")
+        .send()
+        .await
+        .unwrap();
+    let page = json_body(page).await;
+    assert_eq!(page["data"][0]["id"], first["id"]);
+    let token = app.token_for(&app.tenant, "a").await;
+    let as_user = app
+        .as_user(&app.tenant, &token, Method::GET, "Broadcasts")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_user.status(), 401, "broadcasts are for the backend");
+    let other = app.create_tenant("globex").await;
+    let foreign = app
+        .as_backend(
+            &other,
+            Method::GET,
+            &format!("Broadcasts/{}", first["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 404);
+}
+
+#[tokio::test]
+async fn a_notification_scheduled_three_seconds_ahead_arrives_within_a_second_of_its_time() {
+    let app = TestApp::spawn().await;
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let mut events = app.listen(&app.tenant, "alice").await;
+    let due = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let created = app
+        .notify(
+            &app.tenant,
+            "alice",
+            json!({ "scheduledFor": due.to_rfc3339() }),
+        )
+        .await;
+    let event = events
+        .next_within(Duration::from_secs(10))
+        .await
+        .expect("delivered");
+    let arrived = chrono::Utc::now();
+    assert_eq!(event["id"], created["id"]);
+    assert!(arrived >= due, "delivered early: {arrived} < {due}");
+    assert!(
+        arrived - due < chrono::Duration::seconds(1),
+        "delivered {} ms late",
+        (arrived - due).num_milliseconds()
+    );
+}
+
+#[tokio::test]
+async fn work_accepted_before_redis_lost_everything_is_still_delivered() {
+    let redis = PrivateRedis::start().await;
+    let url = redis.url();
+    let app = TestApp::spawn_with(&[("REDIS_URL", &url)]).await;
+    // No worker yet: the jobs wait in Redis…
+    let immediate = app.notify(&app.tenant, "alice", json!({})).await;
+    let due = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let scheduled = app
+        .notify(&app.tenant, "alice", json!({ "scheduledFor": due }))
+        .await;
+    let mass = broadcast(&app, template(json!({ "userIds": users(30) }))).await;
+    // …and Redis loses them all.
+    redis.flush_all().await;
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
+    for notification in [&immediate, &scheduled] {
+        let id = notification["id"].as_str().unwrap();
+        app.wait_for_notification(&app.tenant, id, Duration::from_secs(15), |n| {
+            n["status"] == "Sent"
+        })
+        .await;
+    }
+    let id = mass["id"].as_str().unwrap();
+    wait_for_status(&app, id, "Completed", Duration::from_secs(15)).await;
+    assert_eq!(rows_of(&app, id).await, (30, 30));
+}
+
+#[tokio::test]
+async fn several_schedulers_queue_each_due_item_once() {
+    let app = TestApp::spawn().await;
+    // Schedule records due now, written directly as the API would for times a minute ahead.
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let later = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+        let n = app
+            .notify(&app.tenant, "alice", json!({ "scheduledFor": later }))
+            .await;
+        ids.push(n["id"].as_str().unwrap().to_owned());
+    }
+    sqlx::query("UPDATE schedules SET due_at = now(), state = 'Pending'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE notifications SET scheduled_for = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut events = app.listen(&app.tenant, "alice").await;
+    let _schedulers = [
+        app.start("herald-scheduler", &FAST_SCHEDULER).await,
+        app.start("herald-scheduler", &FAST_SCHEDULER).await,
+        app.start("herald-scheduler", &FAST_SCHEDULER).await,
+    ];
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    while let Some(event) = events.next_within(Duration::from_secs(3)).await {
+        *seen
+            .entry(event["id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(seen.len(), 20, "every due notification delivered");
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "each delivered once: {seen:?}"
+    );
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM schedules WHERE state = 'Done'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 20);
+}
