@@ -1,7 +1,8 @@
 """A real SMTP server for Herald's end-to-end tests (aiosmtpd).
 
 Every accepted message is appended to --out as one JSON line. --fail-transient N answers the
-first N deliveries with 451 (try again later); --fail-permanent answers every delivery with 550.
+first N deliveries with 451 (try again later); --fail-permanent answers every delivery with 550;
+--sink accepts without parsing or recording (benchmarks).
 Prints "ready" once listening.
 """
 
@@ -15,8 +16,9 @@ from aiosmtpd.controller import Controller
 
 
 class Handler:
-    def __init__(self, out, fail_transient, fail_permanent):
+    def __init__(self, out, fail_transient, fail_permanent, sink):
         self.out = out
+        self.sink = sink
         self.transient_left = fail_transient
         self.fail_permanent = fail_permanent
         self.attempts = 0
@@ -28,6 +30,8 @@ class Handler:
         if self.transient_left > 0:
             self.transient_left -= 1
             return "451 4.3.0 Temporary local problem, try again later"
+        if self.sink:
+            return "250 OK"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         parts = {}
         for part in message.walk():
@@ -53,8 +57,9 @@ async def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--fail-transient", type=int, default=0)
     parser.add_argument("--fail-permanent", action="store_true")
+    parser.add_argument("--sink", action="store_true")
     args = parser.parse_args()
-    handler = Handler(args.out, args.fail_transient, args.fail_permanent)
+    handler = Handler(args.out, args.fail_transient, args.fail_permanent, args.sink)
     controller = Controller(handler, hostname="127.0.0.1", port=args.port)
     controller.start()
     print("ready", flush=True)

@@ -17,6 +17,8 @@ pub enum SmtpBehaviour {
     FailTransient(u32),
     /// 550 for every delivery.
     FailPermanent,
+    /// Accept without recording (benchmarks: the sink must not be the bottleneck).
+    Sink,
 }
 
 pub struct SmtpServer {
@@ -49,6 +51,9 @@ impl SmtpServer {
             }
             SmtpBehaviour::FailPermanent => {
                 command.arg("--fail-permanent");
+            }
+            SmtpBehaviour::Sink => {
+                command.arg("--sink");
             }
         }
         let mut child = command
