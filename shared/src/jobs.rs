@@ -72,6 +72,8 @@ impl Queue {
             .queue(self.name(prefix))
             // A dead worker's jobs are taken over after a few missed heartbeats, not minutes.
             .heartbeat_interval(Duration::from_secs(3))
+            // Nobody listens to job events (outcomes live in PostgreSQL): skip a publish per job.
+            .emit_events(false)
     }
 }
 

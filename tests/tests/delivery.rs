@@ -251,3 +251,56 @@ async fn opted_out_recipients_get_the_inbox_notification_but_no_email() {
     assert_eq!(smtp.received().len(), 1);
     assert_eq!(received[0]["subject"], "Reset");
 }
+
+#[tokio::test]
+async fn finished_jobs_do_not_accumulate_in_redis() {
+    let app = TestApp::spawn().await;
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        created.push(app.notify(&app.tenant, "alice", json!({})).await);
+    }
+    for notification in &created {
+        app.wait_for_notification(
+            &app.tenant,
+            &id(notification),
+            Duration::from_secs(5),
+            |n| n["status"] == "Sent",
+        )
+        .await;
+    }
+    let config = herald_shared::jobs::Queue::Deliver.config(&app.redis_prefix);
+    let mut redis = redis::Client::open(app.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let jobs: usize = redis::cmd("HLEN")
+        .arg(config.job_data_hash())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 5, "apalis keeps finished jobs until vacuumed");
+    let _scheduler = app
+        .start(
+            "herald-scheduler",
+            &[("HERALD_SCHEDULER_CRON", "* * * * * *")],
+        )
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs: usize = redis::cmd("HLEN")
+            .arg(config.job_data_hash())
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if jobs == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{jobs} finished jobs still in Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -2,10 +2,11 @@
 //! accepted work that stopped making progress (lost enqueue, Redis flushed, dead worker).
 
 use apalis::prelude::{BoxDynError, Data};
+use apalis_core::backend::Vacuum;
 use apalis_cron::Tick;
 use chrono::Utc;
 use herald_shared::db::sweep;
-use herald_shared::jobs::{Deliver, FanOut, SendEmail};
+use herald_shared::jobs::{Deliver, FanOut, Queue, SendEmail};
 
 use crate::runtime::Deps;
 
@@ -130,6 +131,7 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
             })
             .await?;
     }
+    let vacuumed = vacuum_finished_jobs(deps).await?;
     if !notifications.is_empty() || !emails.is_empty() || !broadcasts.is_empty() || abandoned > 0 {
         tracing::info!(
             notifications = notifications.len(),
@@ -137,8 +139,28 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
             broadcasts = broadcasts.len(),
             abandoned,
             purged,
+            vacuumed,
             "swept stalled work"
         );
     }
     Ok(())
+}
+
+/// apalis-redis keeps every finished job's data, metadata and id forever (STACK.md, trap 6):
+/// drop those of finished jobs each tick so Redis memory follows the work in flight, not the
+/// work ever done. Outcomes that matter are in PostgreSQL.
+async fn vacuum_finished_jobs(deps: &Deps) -> Result<usize, BoxDynError> {
+    let mut removed = 0;
+    for queue in Queue::ALL {
+        let mut storage = deps.queues.storage::<serde_json::Value>(queue);
+        removed += storage.vacuum().await?;
+        let config = queue.config(deps.queues.prefix());
+        let mut redis = deps.redis.clone();
+        let _: () = redis::cmd("DEL")
+            .arg(config.done_jobs_set())
+            .arg(config.dead_jobs_set())
+            .query_async(&mut redis)
+            .await?;
+    }
+    Ok(removed)
 }
