@@ -11,9 +11,12 @@ pub mod events;
 pub mod health;
 pub mod implied_tenant;
 pub mod notifications;
+pub mod paging;
 pub mod path_names;
+pub mod recipients;
 pub mod state;
 pub mod tags;
+pub mod topics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +40,9 @@ pub type Apis = (
     auth::AuthApi,
     notifications::NotificationsApi,
     notifications::admin::NotificationsAdminApi,
+    recipients::RecipientsApi,
+    topics::TopicsApi,
+    topics::subscribers::TopicSubscribersApi,
 );
 
 /// The OpenAPI service: served at `/openapi.json`, printed by `herald-admin openapi`, and
@@ -47,6 +53,9 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             notifications::NotificationsApi,
             notifications::admin::NotificationsAdminApi,
+            recipients::RecipientsApi,
+            topics::TopicsApi,
+            topics::subscribers::TopicSubscribersApi,
         ),
         "Herald",
         env!("CARGO_PKG_VERSION"),

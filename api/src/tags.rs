@@ -8,4 +8,8 @@ pub enum ApiTags {
     Auth,
     /// Users' inboxes: create, list, read and manage notifications.
     Notifications,
+    /// Recipient profiles: where to email each user, their locale and their preferences.
+    Users,
+    /// Named groups of users that broadcasts can target, and their subscribers.
+    Topics,
 }

@@ -4,8 +4,10 @@ pub mod analytics;
 pub mod api_keys;
 pub mod idempotency;
 pub mod notifications;
+pub mod recipients;
 pub mod schedules;
 pub mod tenants;
+pub mod topics;
 pub mod users;
 
 use std::collections::HashSet;

@@ -3,6 +3,8 @@
 pub mod html;
 pub mod ids;
 pub mod notification;
+pub mod recipient;
+pub mod topic;
 mod user_id;
 mod validation;
 
@@ -10,5 +12,7 @@ pub use notification::{
     NewNotification, Notification, NotificationDraft, NotificationStatus, NotificationType,
     Priority,
 };
+pub use recipient::{NewRecipient, Preferences, Recipient, RecipientDraft};
+pub use topic::{NewTopic, Subscription, Topic, TopicDraft};
 pub use user_id::{USER_ID_MAX_CHARS, UserId, UserIdError};
 pub use validation::FieldErrors;
