@@ -47,6 +47,14 @@ impl TryFrom<Row> for Recipient {
     }
 }
 
+/// A [`Row`] with whether the upsert inserted it.
+#[derive(sqlx::FromRow)]
+struct CreatedRow {
+    created: bool,
+    #[sqlx(flatten)]
+    row: Row,
+}
+
 /// Whether an upsert created the profile or replaced an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upserted {
@@ -97,13 +105,6 @@ pub async fn upsert(
         Upserted::Updated
     };
     Ok((row.try_into()?, outcome))
-}
-
-#[derive(sqlx::FromRow)]
-struct CreatedRow {
-    created: bool,
-    #[sqlx(flatten)]
-    row: Row,
 }
 
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
