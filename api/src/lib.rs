@@ -12,9 +12,12 @@ pub mod events;
 pub mod health;
 pub mod implied_tenant;
 pub mod notifications;
+pub mod paging;
 pub mod path_names;
+pub mod recipients;
 pub mod state;
 pub mod tags;
+pub mod topics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +41,9 @@ pub type Apis = (
     auth::AuthApi,
     notifications::NotificationsApi,
     notifications::admin::NotificationsAdminApi,
+    recipients::RecipientsApi,
+    topics::TopicsApi,
+    topics::subscribers::TopicSubscribersApi,
     broadcasts::BroadcastsApi,
 );
 
@@ -49,6 +55,9 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             notifications::NotificationsApi,
             notifications::admin::NotificationsAdminApi,
+            recipients::RecipientsApi,
+            topics::TopicsApi,
+            topics::subscribers::TopicSubscribersApi,
             broadcasts::BroadcastsApi,
         ),
         "Herald",

@@ -8,6 +8,10 @@ pub enum ApiTags {
     Auth,
     /// Users' inboxes: create, list, read and manage notifications.
     Notifications,
+    /// Recipient profiles: where to email each user, their locale and their preferences.
+    Users,
+    /// Named groups of users that broadcasts can target, and their subscribers.
+    Topics,
     /// One notification to many users (explicit ids, topics or everyone), fanned out in the background.
     Broadcasts,
 }

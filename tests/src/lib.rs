@@ -2,6 +2,7 @@
 //! template), its own Redis key prefix, and real Herald processes on free ports — so tests run
 //! in parallel and see exactly what a client would.
 
+pub mod audience;
 pub mod database;
 pub mod events;
 pub mod process;

@@ -8,9 +8,11 @@ pub mod email_deliveries;
 pub mod fanout;
 pub mod idempotency;
 pub mod notifications;
+pub mod recipients;
 pub mod schedules;
 pub mod sweep;
 pub mod tenants;
+pub mod topics;
 pub mod users;
 
 use std::collections::HashSet;

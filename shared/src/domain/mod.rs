@@ -4,6 +4,8 @@ pub mod broadcast;
 pub mod html;
 pub mod ids;
 pub mod notification;
+pub mod recipient;
+pub mod topic;
 mod user_id;
 mod validation;
 
@@ -11,5 +13,7 @@ pub use notification::{
     NewNotification, Notification, NotificationDraft, NotificationStatus, NotificationType,
     Priority,
 };
+pub use recipient::{NewRecipient, Preferences, Recipient, RecipientDraft};
+pub use topic::{NewTopic, Subscription, Topic, TopicDraft};
 pub use user_id::{USER_ID_MAX_CHARS, UserId, UserIdError};
 pub use validation::FieldErrors;
