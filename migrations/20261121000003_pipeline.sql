@@ -60,8 +60,6 @@ CREATE TABLE broadcasts (
     cursor            text,
     total_recipients  integer,
     delivered         integer     NOT NULL DEFAULT 0,
-    emailed           integer     NOT NULL DEFAULT 0,
-    email_failed      integer     NOT NULL DEFAULT 0,
     error_message     text,
     created_at        timestamptz NOT NULL DEFAULT now(),
     started_at        timestamptz,
@@ -104,6 +102,11 @@ CREATE TABLE email_deliveries (
     sent_at          timestamptz,
     PRIMARY KEY (tenant_id, notification_id)
 );
+
+-- A broadcast's email outcomes are counted from here when read: a counter on the broadcast row
+-- would make every email of a broadcast wait for the same row lock.
+CREATE INDEX email_deliveries_broadcast_idx ON email_deliveries (tenant_id, broadcast_id, state)
+    WHERE broadcast_id IS NOT NULL;
 
 -- The scheduler's sweep: emails that stopped making progress.
 CREATE INDEX email_deliveries_unfinished_idx ON email_deliveries (updated_at)

@@ -98,9 +98,16 @@ impl Queues {
         &self.prefix
     }
 
-    /// The storage a worker of `queue` consumes.
-    pub fn storage<T>(&self, queue: Queue) -> RedisStorage<T> {
+    fn storage<T>(&self, queue: Queue) -> RedisStorage<T> {
         RedisStorage::new(self.conn.clone()).with_config(queue.config(&self.prefix))
+    }
+
+    /// The storage a worker of `queue` consumes, fetching as many jobs at a time as it runs at
+    /// once (apalis-redis fetches 10 by default, which caps a worker near 10 jobs per round trip
+    /// cycle however high its concurrency).
+    pub fn worker_storage<T>(&self, queue: Queue, concurrency: usize) -> RedisStorage<T> {
+        RedisStorage::new(self.conn.clone())
+            .with_config(queue.config(&self.prefix).batch_size(concurrency.max(1)))
     }
 
     pub async fn deliver(&self, job: Deliver) -> Result<(), JobError> {

@@ -10,6 +10,7 @@ use herald_shared::jobs::{FanOut, SendEmail};
 use crate::runtime::Deps;
 
 pub async fn fan_out(job: FanOut, deps: Data<Deps>) -> Result<(), BoxDynError> {
+    let started = std::time::Instant::now();
     let chunk_size = deps.config.fanout_chunk_size;
     let mut tx = deps.db.begin().await?;
     let Some(broadcast) =
@@ -27,12 +28,16 @@ pub async fn fan_out(job: FanOut, deps: Data<Deps>) -> Result<(), BoxDynError> {
         fanout::start(&mut tx, &broadcast, total).await?;
     }
     let cursor = job.cursor.clone().unwrap_or_default();
-    let recipients = fanout::next_chunk(&mut tx, &broadcast, &cursor, chunk_size).await?;
-    let finished = (recipients.len() as i64) < chunk_size;
+    // One recipient more than the chunk tells whether another chunk follows, so the last chunk
+    // completes the broadcast instead of an empty job after it.
+    let mut recipients = fanout::next_chunk(&mut tx, &broadcast, &cursor, chunk_size + 1).await?;
+    let finished = recipients.len() as i64 <= chunk_size;
+    recipients.truncate(chunk_size as usize);
     let written = fanout::insert_chunk(&mut tx, &broadcast, &recipients).await?;
     let next_cursor = recipients.last().map_or(cursor, |r| r.user_id.clone());
     fanout::advance(&mut tx, &broadcast, &next_cursor, written.len(), finished).await?;
     tx.commit().await?;
+    let committed = started.elapsed();
 
     // The next chunk goes first, so another worker can write it while this one publishes.
     if !finished {
@@ -68,6 +73,13 @@ pub async fn fan_out(job: FanOut, deps: Data<Deps>) -> Result<(), BoxDynError> {
         })
         .collect();
     deps.queues.send_emails(emails).await?;
+    tracing::debug!(
+        broadcast_id = %job.broadcast_id,
+        written = written.len(),
+        write_ms = committed.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "fan-out chunk"
+    );
     if finished {
         tracing::info!(broadcast_id = %job.broadcast_id, "broadcast completed");
     }

@@ -152,7 +152,7 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
 async fn vacuum_finished_jobs(deps: &Deps) -> Result<usize, BoxDynError> {
     let mut removed = 0;
     for queue in Queue::ALL {
-        let mut storage = deps.queues.storage::<serde_json::Value>(queue);
+        let mut storage = deps.queues.worker_storage::<serde_json::Value>(queue, 1);
         removed += storage.vacuum().await?;
         let config = queue.config(deps.queues.prefix());
         let mut redis = deps.redis.clone();

@@ -42,7 +42,7 @@ impl WorkerConfig {
             env.error("HERALD_WORKER_CONCURRENCY", "must be between 1 and 1024");
         }
         let fanout_chunk_size: i64 =
-            env.parsed("HERALD_FANOUT_CHUNK_SIZE", 5_000, "a number of recipients");
+            env.parsed("HERALD_FANOUT_CHUNK_SIZE", 10_000, "a number of recipients");
         if !(1..=50_000).contains(&fanout_chunk_size) {
             env.error("HERALD_FANOUT_CHUNK_SIZE", "must be between 1 and 50000");
         }

@@ -11,7 +11,11 @@ use crate::domain::broadcast::{Audience, BroadcastStatus, NewBroadcast, Template
 
 pub(crate) const COLUMNS: &str = "tenant_id, id, status, audience, topic_ids, subject, message, html_content, \
      summary, type, priority, metadata, send_email, scheduled_for, cursor, total_recipients, delivered, \
-     emailed, email_failed, error_message, created_at, started_at, completed_at, updated_at";
+     (SELECT count(*) FILTER (WHERE state = 'Sent') FROM email_deliveries e \
+        WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int AS emailed, \
+     (SELECT count(*) FILTER (WHERE state = 'Failed') FROM email_deliveries e \
+        WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int AS email_failed, \
+     error_message, created_at, started_at, completed_at, updated_at";
 
 /// A stored broadcast with its progress.
 #[derive(Debug, Clone)]

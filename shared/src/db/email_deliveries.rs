@@ -62,11 +62,8 @@ pub async fn mark_sent(
     notification_id: Uuid,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "WITH delivered AS (UPDATE email_deliveries SET state = 'Sent', sent_at = now(), updated_at = now() \
-             WHERE tenant_id = $1 AND notification_id = $2 RETURNING notification_id) \
-         UPDATE broadcasts SET emailed = emailed + 1 FROM notifications n \
-         WHERE n.tenant_id = $1 AND n.id = (SELECT notification_id FROM delivered) \
-           AND broadcasts.tenant_id = $1 AND broadcasts.id = n.broadcast_id",
+        "UPDATE email_deliveries SET state = 'Sent', sent_at = now(), updated_at = now() \
+         WHERE tenant_id = $1 AND notification_id = $2",
     )
     .bind(tenant_id)
     .bind(notification_id)
@@ -109,11 +106,9 @@ pub async fn mark_failed(
     sqlx::query(
         "WITH d AS (UPDATE email_deliveries SET state = 'Failed', last_error = $4, updated_at = now() \
              WHERE tenant_id = $1 AND notification_id = $2), \
-         n AS (UPDATE notifications SET retry_count = $3, error_message = $4, \
-                 status = CASE WHEN status = 'Read' THEN status ELSE 'Failed' END \
-             WHERE tenant_id = $1 AND id = $2 RETURNING broadcast_id) \
-         UPDATE broadcasts SET email_failed = email_failed + 1 \
-         WHERE tenant_id = $1 AND id = (SELECT broadcast_id FROM n)",
+         UPDATE notifications SET retry_count = $3, error_message = $4, \
+             status = CASE WHEN status = 'Read' THEN status ELSE 'Failed' END \
+         WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant_id)
     .bind(notification_id)

@@ -42,33 +42,36 @@ pub async fn next_chunk(
     cursor: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<ChunkRecipient>> {
-    let audience = match broadcast.audience.as_str() {
-        "Users" => {
-            "SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
-                    AND user_id > $5 ORDER BY user_id LIMIT $6"
-        }
-        "Topics" => {
-            "SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
-                     AND topic_id = ANY ($7) AND user_id > $5 ORDER BY user_id LIMIT $6"
-        }
-        _ => {
-            "SELECT user_id FROM recipients WHERE tenant_id = $1 AND $2::uuid IS NOT NULL \
-              AND user_id > $5 ORDER BY user_id LIMIT $6"
+    let sql = match broadcast.audience.as_str() {
+        // Every profile: the email columns are right there, no join needed.
+        "AllUsers" => format!(
+            "SELECT r.user_id, {EMAIL} FROM recipients r WHERE r.tenant_id = $1 AND $2::uuid IS NOT NULL \
+             AND r.user_id > $5 ORDER BY r.user_id LIMIT $6"
+        ),
+        audience => {
+            let ids = if audience == "Users" {
+                "SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
+                 AND user_id > $5 ORDER BY user_id LIMIT $6"
+            } else {
+                "SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
+                 AND topic_id = ANY ($7) AND user_id > $5 ORDER BY user_id LIMIT $6"
+            };
+            format!(
+                "SELECT a.user_id, {EMAIL} FROM ({ids}) AS a \
+                 LEFT JOIN recipients r ON r.tenant_id = $1 AND r.user_id = a.user_id ORDER BY a.user_id"
+            )
         }
     };
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT a.user_id, {EMAIL} FROM ({audience}) AS a \
-         LEFT JOIN recipients r ON r.tenant_id = $1 AND r.user_id = a.user_id ORDER BY a.user_id"
-    )))
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(broadcast.send_email)
-    .bind(broadcast.template.notification_type.as_str())
-    .bind(cursor)
-    .bind(limit)
-    .bind(&broadcast.topic_ids)
-    .fetch_all(conn)
-    .await
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(broadcast.tenant_id)
+        .bind(broadcast.id)
+        .bind(broadcast.send_email)
+        .bind(broadcast.template.notification_type.as_str())
+        .bind(cursor)
+        .bind(limit)
+        .bind(&broadcast.topic_ids)
+        .fetch_all(conn)
+        .await
 }
 
 /// How many recipients the audience has now (progress reporting).

@@ -46,7 +46,7 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
             WorkerBuilder::new(worker_name("email"))
                 .backend(
                     deps.queues
-                        .storage::<SendEmail>(Queue::Email)
+                        .worker_storage::<SendEmail>(Queue::Email, concurrency)
                         .poll_with_strategy(wakers.strategy(Queue::Email)),
                 )
                 .data(deps.clone())

@@ -36,7 +36,7 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
                 .backend(
                     deliver_deps
                         .queues
-                        .storage::<Deliver>(Queue::Deliver)
+                        .worker_storage::<Deliver>(Queue::Deliver, concurrency)
                         .poll_with_strategy(deliver_wakers.strategy(Queue::Deliver)),
                 )
                 .data(deliver_deps.clone())
@@ -50,7 +50,7 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
                 .backend(
                     fanout_deps
                         .queues
-                        .storage::<FanOut>(Queue::FanOut)
+                        .worker_storage::<FanOut>(Queue::FanOut, concurrency)
                         .poll_with_strategy(fanout_wakers.strategy(Queue::FanOut)),
                 )
                 .data(fanout_deps.clone())
