@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod api_keys;
+pub mod catch_up;
 pub mod idempotency;
 pub mod notifications;
 pub mod schedules;
