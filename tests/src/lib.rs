@@ -4,7 +4,10 @@
 
 pub mod database;
 pub mod events;
+pub mod hub;
 pub mod process;
+pub mod raw_hub;
+pub mod signalr;
 pub mod test_app;
 
 pub use test_app::{Tenant, TestApp};
