@@ -7,6 +7,7 @@ pub mod events;
 pub mod hub;
 pub mod process;
 pub mod raw_hub;
+pub mod redis_server;
 pub mod signalr;
 pub mod test_app;
 
