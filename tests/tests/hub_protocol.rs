@@ -477,3 +477,49 @@ async fn the_access_token_never_appears_in_the_logs() {
     assert!(!logs.contains(&token), "the token leaked into the log");
     assert!(!logs.contains("secret-garbage-token"));
 }
+
+#[tokio::test]
+async fn a_replay_stops_at_1000_events_oldest_first() {
+    let app = TestApp::spawn().await;
+    let start = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let first_ms = start.timestamp_millis() + 1;
+    let ids: Vec<Uuid> = (0..1_001)
+        .map(|i| herald_shared::domain::ids::lowest_id_at(first_ms + i))
+        .collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> = ids
+        .iter()
+        .map(|id| herald_shared::domain::ids::created_at(*id))
+        .collect();
+    sqlx::query(
+        "INSERT INTO notifications (tenant_id, id, user_id, subject, message, type, priority, \
+         status, created_at, sent_at) \
+         SELECT $1, id, 'alice', 'Subject', 'Message', 'SystemAnnouncement', 1, 'Sent', at, at \
+         FROM unnest($2::uuid[], $3::timestamptz[]) AS t(id, at)",
+    )
+    .bind(app.tenant.id)
+    .bind(&ids)
+    .bind(&times)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let token = app.token_for(&app.tenant, "alice").await;
+    let query = format!(
+        "lastEventAt={}",
+        start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    let url = hub_ws_url(&app.base_url(), app.tenant.id, &query);
+    let mut client = RawHubClient::connect(&url, Some(&token)).await.unwrap();
+    assert_eq!(client.handshake().await, json!({}));
+    let mut replayed = Vec::new();
+    while let Some(record) = client.next_message(QUIET).await {
+        replayed.push(
+            record["arguments"][0]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<Uuid>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(replayed, ids[..1_000], "the oldest 1,000, in order");
+}

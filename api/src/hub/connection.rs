@@ -7,11 +7,15 @@
 //! 4. Live: events from the outbox, keep-alive pings, client messages, timeouts, shutdown.
 //!
 //! One task per connection and nothing else: it holds the socket halves, a few timestamps and
-//! one timer, so an idle connection costs little memory. Every wait sits in one `select!`, so
-//! a client that stops reading cannot stall shutdown, timeouts or the overflow check.
+//! one timer, so an idle connection costs little memory. The live loop polls everything it
+//! waits on together, so a client that stops reading cannot stall shutdown, timeouts or the
+//! overflow check.
 
+use std::future::Future;
 use std::io;
-use std::task::ready;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,17 +25,19 @@ use herald_shared::events::user_channel;
 use poem::web::websocket::{CloseCode, Message, WebSocketStream};
 use sqlx::PgPool;
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+use tokio::time::{Instant, Sleep, sleep_until, timeout, timeout_at};
 
-use super::Hub;
 use super::catch_up::{self, Seam};
 use super::credentials::HubUser;
-use super::outbox::Delivery;
+use super::outbox::{Delivery, Outbox};
 use super::protocol::{self, ClientMessage, RecordReader};
 use super::registry::Membership;
+use super::{Counted, Hub};
 
 /// Event records per WebSocket frame when several are waiting: fewer writes under a burst.
 const MAX_EVENTS_PER_FRAME: usize = 64;
+/// Rounds of the live loop in one poll before a busy connection yields to the others.
+const ROUNDS_PER_POLL: usize = 32;
 /// Replayed events are sent in frames of about this size.
 const REPLAY_FRAME_BYTES: usize = 64 * 1024;
 /// A write before the live loop (handshake answer, replay) that takes longer is abandoned.
@@ -48,6 +54,8 @@ pub struct Params {
     pub client_id: Option<String>,
     pub last_event_at: Option<DateTime<Utc>>,
     pub db: PgPool,
+    /// Counts the connection (for the shutdown drain) until the task ends.
+    pub counted: Counted,
 }
 
 type Sink = SplitSink<WebSocketStream, Message>;
@@ -72,20 +80,34 @@ enum End {
     TooSlow,
 }
 
-/// Serves an upgraded connection until it ends.
-pub async fn serve(socket: WebSocketStream, params: Params) {
+/// The task serving an upgraded connection until it ends; spawn it.
+///
+/// Not an `async fn`: an async fn keeps its arguments (the whole socket, before the split)
+/// in its state for as long as it runs, and this one runs for hours on every connection.
+pub fn serve(socket: WebSocketStream, params: Params) -> impl Future<Output = ()> + Send {
     let (sink, stream) = socket.split();
-    let mut connection = Connection {
+    let connection = Connection {
         shutdown: params.hub.shutdown_receiver(),
         sink,
         stream,
         reader: RecordReader::default(),
         outgoing: String::new(),
         in_flight: None,
+        unflushed: false,
         accepted: false,
     };
-    let end = connection.run(&params).await;
-    connection.finish(&end).await;
+    run(connection, params)
+}
+
+async fn run(mut connection: Connection, params: Params) {
+    // The task's memory is sized for its largest state, held for the connection's whole life:
+    // the short, large phases (handshake, catch-up query, goodbye) are boxed so an idle
+    // connection only carries the live loop.
+    let end = match Box::pin(connection.open(&params)).await {
+        Ok((membership, seam)) => connection.live(&membership, seam, &params).await,
+        Err(end) => end,
+    };
+    Box::pin(connection.finish(&end)).await;
     let (tenant_id, user_id) = (params.user.tenant_id, params.user.user_id.as_str());
     let client_id = params.client_id.as_deref().unwrap_or_default();
     match end {
@@ -109,8 +131,36 @@ struct Connection {
     outgoing: String,
     /// The frame being written.
     in_flight: Option<Message>,
+    /// A frame was handed to the socket but not flushed yet.
+    unflushed: bool,
     /// Whether the handshake was answered (Close messages are only valid after it).
     accepted: bool,
+}
+
+/// The live loop's own state.
+struct Live {
+    /// Filters live events against the catch-up replay, for a while after it.
+    seam: Option<Box<Seam>>,
+    batch: Vec<Arc<str>>,
+    keep_alive: Duration,
+    client_timeout: Duration,
+    last_sent: Instant,
+    last_heard: Instant,
+}
+
+impl Live {
+    /// Moves the events taken from the outbox to the text to send, minus those the catch-up
+    /// already sent.
+    fn queue_events(&mut self, outgoing: &mut String) {
+        for record in self.batch.drain(..) {
+            if self.seam.as_ref().is_none_or(|seam| seam.admits(&record)) {
+                outgoing.push_str(&record);
+            }
+        }
+        if self.seam.as_ref().is_some_and(|seam| seam.is_over()) {
+            self.seam = None;
+        }
+    }
 }
 
 /// Whether the live loop goes on.
@@ -120,16 +170,14 @@ enum Flow {
 }
 
 impl Connection {
-    async fn run(&mut self, params: &Params) -> End {
+    /// Handshake, subscription and catch-up: what must happen before the live loop.
+    async fn open(&mut self, params: &Params) -> Result<(Membership, Option<Box<Seam>>), End> {
         if *self.shutdown.borrow() {
-            return End::Shutdown;
+            return Err(End::Shutdown);
         }
         let config = params.hub.config();
         let deadline = Instant::now() + config.handshake_timeout;
-        let leftover = match self.handshake(deadline).await {
-            Ok(leftover) => leftover,
-            Err(end) => return end,
-        };
+        let leftover = self.handshake(deadline).await?;
 
         let channel = user_channel(
             params.hub.redis_prefix(),
@@ -141,28 +189,27 @@ impl Connection {
             tokio::select! {
                 confirmed = timeout_at(deadline, subscribed) => {
                     if !matches!(confirmed, Ok(Ok(()))) {
-                        return End::Unavailable;
+                        return Err(End::Unavailable);
                     }
                 }
-                _ = self.shutdown.changed() => return End::Shutdown,
+                _ = self.shutdown.changed() => return Err(End::Shutdown),
             }
         }
         if !self.send_now(protocol::HANDSHAKE_OK.to_owned()).await {
-            return End::SocketClosed;
+            return Err(End::SocketClosed);
         }
         self.accepted = true;
 
         let seam = match params.last_event_at {
-            Some(since) => match self.catch_up(params, since).await {
-                Ok(seam) => Some(seam).filter(|seam| !seam.is_over()),
-                Err(end) => return end,
-            },
+            Some(since) => {
+                Some(Box::new(self.catch_up(params, since).await?)).filter(|seam| !seam.is_over())
+            }
             None => None,
         };
         if let Flow::Stop(end) = self.handle_records(leftover) {
-            return end;
+            return Err(end);
         }
-        self.live(&membership, seam, params).await
+        Ok((membership, seam))
     }
 
     /// Reads the handshake request; returns the records that followed it in the same frame.
@@ -227,72 +274,126 @@ impl Connection {
     async fn live(
         &mut self,
         membership: &Membership,
-        mut seam: Option<Seam>,
+        seam: Option<Box<Seam>>,
         params: &Params,
     ) -> End {
         let config = params.hub.config();
-        let (keep_alive, client_timeout) = (config.keep_alive, config.client_timeout);
-        let mut batch = Vec::new();
-        let mut last_sent = Instant::now();
-        let mut last_heard = last_sent;
-        let timer = sleep_until(last_sent + keep_alive.min(client_timeout));
+        let now = Instant::now();
+        let mut live = Live {
+            seam,
+            batch: Vec::new(),
+            keep_alive: config.keep_alive,
+            client_timeout: config.client_timeout,
+            last_sent: now,
+            last_heard: now,
+        };
+        let timer = sleep_until(now + live.keep_alive.min(live.client_timeout));
         tokio::pin!(timer);
-        loop {
-            if self.in_flight.is_none() && !self.outgoing.is_empty() {
+        std::future::poll_fn(|cx| {
+            self.poll_live(cx, membership.outbox(), &mut live, timer.as_mut())
+        })
+        .await
+    }
+
+    /// The live loop, written as one poll rather than a `select!`: an event arriving is taken
+    /// from the outbox, written and flushed within a single wake-up of the task (delivering to
+    /// 15,000 connections is 15,000 such wake-ups), and the loop's state stays a few fields.
+    fn poll_live(
+        &mut self,
+        cx: &mut Context<'_>,
+        outbox: &Outbox,
+        live: &mut Live,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Poll<End> {
+        for _ in 0..ROUNDS_PER_POLL {
+            let mut progress = false;
+
+            // Events move on only when nothing waits to be written: under backpressure they
+            // stay in the bounded outbox, which is what disconnects a client that stopped
+            // reading. Its end states are reported at any time.
+            let accepting = self.in_flight.is_none() && !self.unflushed && self.outgoing.is_empty();
+            match outbox.poll_take(cx, &mut live.batch, MAX_EVENTS_PER_FRAME, accepting) {
+                Poll::Ready(Delivery::Events) => {
+                    live.queue_events(&mut self.outgoing);
+                    progress = true;
+                }
+                Poll::Ready(Delivery::Overflowed) => return Poll::Ready(End::TooSlow),
+                Poll::Ready(Delivery::ShuttingDown) => return Poll::Ready(End::Shutdown),
+                Poll::Pending => {}
+            }
+
+            if self.in_flight.is_none() && !self.unflushed && !self.outgoing.is_empty() {
                 self.in_flight = Some(Message::Text(std::mem::take(&mut self.outgoing)));
             }
-            let writing = self.in_flight.is_some();
-            let idle_output = self.outgoing.is_empty();
-            tokio::select! {
-                _ = self.shutdown.changed() => return End::Shutdown,
-                delivery = membership.outbox().take(&mut batch, MAX_EVENTS_PER_FRAME, !writing) => {
-                    if delivery == Delivery::Overflowed {
-                        return End::TooSlow;
+            if self.in_flight.is_some() || self.unflushed {
+                match self.poll_write(cx) {
+                    Poll::Ready(Ok(())) => {
+                        live.last_sent = Instant::now();
+                        progress = true;
                     }
-                    for record in batch.drain(..) {
-                        if seam.as_ref().is_none_or(|seam| seam.admits(&record)) {
-                            self.outgoing.push_str(&record);
-                        }
-                    }
-                    if seam.as_ref().is_some_and(Seam::is_over) {
-                        seam = None;
-                    }
-                }
-                written = write(&mut self.sink, &mut self.in_flight), if writing => {
-                    if written.is_err() {
-                        return End::SocketClosed;
-                    }
-                    last_sent = Instant::now();
-                }
-                // Answers to the client wait in `outgoing`; reading pauses until they are sent,
-                // so a client that sends without reading cannot grow them.
-                frame = self.stream.next(), if idle_output => {
-                    last_heard = Instant::now();
-                    let flow = match text_of(frame) {
-                        Ok(Some(text)) => self.handle_text(&text),
-                        Ok(None) => Flow::Continue,
-                        Err(end) => Flow::Stop(end),
-                    };
-                    if let Flow::Stop(end) = flow {
-                        return end;
-                    }
-                }
-                () = &mut timer => {
-                    let now = Instant::now();
-                    if now >= last_heard + client_timeout {
-                        return End::ClientTimeout;
-                    }
-                    if now >= last_sent + keep_alive {
-                        // A frame being written keeps the client alive as well as a ping would.
-                        if !writing && self.outgoing.is_empty() {
-                            self.outgoing.push_str(protocol::PING);
-                        }
-                        last_sent = now;
-                    }
-                    timer.as_mut().reset((last_heard + client_timeout).min(last_sent + keep_alive));
+                    Poll::Ready(Err(_)) => return Poll::Ready(End::SocketClosed),
+                    Poll::Pending => {}
                 }
             }
+
+            // Answers to the client wait in `outgoing`; reading pauses until they are sent, so
+            // a client that sends without reading cannot grow them.
+            if self.outgoing.is_empty()
+                && let Poll::Ready(frame) = self.stream.poll_next_unpin(cx)
+            {
+                live.last_heard = Instant::now();
+                progress = true;
+                let flow = match text_of(frame) {
+                    Ok(Some(text)) => self.handle_text(&text),
+                    Ok(None) => Flow::Continue,
+                    Err(end) => Flow::Stop(end),
+                };
+                if let Flow::Stop(end) = flow {
+                    return Poll::Ready(end);
+                }
+            }
+
+            if timer.as_mut().poll(cx).is_ready() {
+                let now = Instant::now();
+                if now >= live.last_heard + live.client_timeout {
+                    return Poll::Ready(End::ClientTimeout);
+                }
+                if now >= live.last_sent + live.keep_alive {
+                    // A frame being written keeps the client alive as well as a ping would.
+                    let idle = self.in_flight.is_none() && !self.unflushed;
+                    if idle && self.outgoing.is_empty() {
+                        self.outgoing.push_str(protocol::PING);
+                    }
+                    live.last_sent = now;
+                }
+                let next =
+                    (live.last_heard + live.client_timeout).min(live.last_sent + live.keep_alive);
+                timer.as_mut().reset(next);
+                progress = true;
+            }
+
+            if !progress {
+                return Poll::Pending;
+            }
         }
+        // A busy connection yields after a while so the others on this thread get their turn.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Writes the frame in flight, then flushes; the frame stays in `in_flight` until the sink
+    /// accepted it, and `unflushed` remembers a flush still owed.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.in_flight.is_some() {
+            ready!(self.sink.poll_ready_unpin(cx))?;
+            if let Some(message) = self.in_flight.take() {
+                self.sink.start_send_unpin(message)?;
+                self.unflushed = true;
+            }
+        }
+        ready!(self.sink.poll_flush_unpin(cx))?;
+        self.unflushed = false;
+        Poll::Ready(Ok(()))
     }
 
     fn handle_text(&mut self, text: &str) -> Flow {
@@ -369,7 +470,7 @@ impl Connection {
             self.outgoing.push_str(&record);
         }
         let flushed = async {
-            write(&mut self.sink, &mut self.in_flight).await?;
+            std::future::poll_fn(|cx| self.poll_write(cx)).await?;
             if !self.outgoing.is_empty() {
                 let text = std::mem::take(&mut self.outgoing);
                 self.sink.send(Message::Text(text)).await?;
@@ -394,19 +495,4 @@ fn text_of(frame: Option<io::Result<Message>>) -> Result<Option<String>, End> {
         Some(Ok(Message::Close(_))) => Err(End::ClientLeft),
         None | Some(Err(_)) => Err(End::SocketClosed),
     }
-}
-
-/// Writes the frame in flight (if any) and flushes. Cancel-safe: the frame stays in `in_flight`
-/// until the sink has taken it, so a `select!` that picks another branch loses nothing.
-async fn write(sink: &mut Sink, in_flight: &mut Option<Message>) -> io::Result<()> {
-    std::future::poll_fn(|cx| {
-        if in_flight.is_some() {
-            ready!(sink.poll_ready_unpin(cx))?;
-            if let Some(message) = in_flight.take() {
-                sink.start_send_unpin(message)?;
-            }
-        }
-        sink.poll_flush_unpin(cx)
-    })
-    .await
 }

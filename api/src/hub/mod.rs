@@ -109,7 +109,9 @@ impl Hub {
     /// Tells every connection to send `{"type":7,"allowReconnect":true}` and close, so clients
     /// reconnect (to another node).
     pub fn shut_down(&self) {
+        // Connections still opening watch the flag; open ones hear it through their outbox.
         self.0.shutdown.send_replace(true);
+        self.0.registry.shut_down();
     }
 
     /// Waits for every connection to close, at most `timeout`; false if some did not.
@@ -122,7 +124,7 @@ impl Hub {
 }
 
 /// One open connection, counted while alive.
-pub(crate) struct Counted(Hub);
+pub struct Counted(Hub);
 
 impl Drop for Counted {
     fn drop(&mut self) {
@@ -163,12 +165,14 @@ fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response {
 /// Request logging for hub routes: method and path only, never the query.
 async fn trace<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let remote_addr = req.remote_addr().to_string();
     let started = Instant::now();
     let response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(error) => error.into_response(),
     };
     tracing::info!(
+        remote_addr,
         %method,
         path,
         status = response.status().as_u16(),

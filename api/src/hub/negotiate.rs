@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 /// Bytes read from the socket at a time. Clients send pings and little else, and tungstenite
 /// zero-fills the whole read buffer: its 128 KiB default would cost that much per connection.
-const READ_BUFFER_BYTES: usize = 512;
+const READ_BUFFER_BYTES: usize = 256;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -116,20 +116,22 @@ pub async fn connect(
             client_id,
             last_event_at,
             db: state.db.clone(),
+            // Counted from here, so a shutdown that starts while the upgrade completes still
+            // waits for this connection's goodbye.
+            counted: hub.count_connection(),
         })
     };
     let params = match accepted.await {
         Ok(params) => params,
         Err(error) => return error.into_response(),
     };
-    // Counted from here, so a shutdown that starts while the upgrade completes still waits
-    // for this connection's goodbye.
-    let counted = hub.count_connection();
     websocket
         .config(websocket_config())
-        .on_upgrade(move |socket| async move {
-            connection::serve(socket, params).await;
-            drop(counted);
+        .on_upgrade(move |socket| {
+            // A task of its own: poem's upgrade task is several KiB larger than the connection
+            // needs, and an idle node holds one task per connection for hours.
+            tokio::spawn(connection::serve(socket, params));
+            std::future::ready(())
         })
         .into_response()
 }

@@ -1,4 +1,5 @@
-//! One connection's queue of events waiting to be written to its socket.
+//! One connection's queue of events waiting to be written to its socket, and the signal that
+//! ends the connection from outside (the client fell behind, or the node is stopping).
 //!
 //! Bounded: when a client stops reading, its socket stops draining, the queue fills, and the
 //! connection is marked overflowed so its task drops it — a slow client can never make the node
@@ -21,16 +22,19 @@ pub struct Outbox {
 struct State {
     queue: VecDeque<Arc<str>>,
     waker: Option<Waker>,
-    overflowed: bool,
+    /// Set once; the connection must end.
+    ended: Option<Delivery>,
 }
 
 /// What the connection task gets from its outbox.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// Events were moved into the caller's batch.
     Events,
     /// The client fell too far behind; the connection must end.
     Overflowed,
+    /// The node is stopping; the client must be told to reconnect.
+    ShuttingDown,
 }
 
 impl Outbox {
@@ -38,22 +42,33 @@ impl Outbox {
     /// when `capacity` events are already waiting.
     pub fn push(&self, record: Arc<str>, capacity: usize) -> bool {
         let mut state = self.lock();
-        if state.overflowed {
+        if state.ended.is_some() {
             return false;
         }
         if state.queue.len() >= capacity {
-            state.overflowed = true;
+            state.ended = Some(Delivery::Overflowed);
             state.queue = VecDeque::new();
         } else {
             state.queue.push_back(record);
         }
-        let accepted = !state.overflowed;
+        let accepted = state.ended.is_none();
+        Self::wake(state);
+        accepted
+    }
+
+    /// Ends the connection because the node is stopping.
+    pub fn shut_down(&self) {
+        let mut state = self.lock();
+        state.ended.get_or_insert(Delivery::ShuttingDown);
+        Self::wake(state);
+    }
+
+    fn wake(mut state: MutexGuard<'_, State>) {
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
             waker.wake();
         }
-        accepted
     }
 
     /// How many events are waiting.
@@ -61,8 +76,8 @@ impl Outbox {
         self.lock().queue.len()
     }
 
-    /// Waits for events (moving up to `max` into `batch`) when `accepting`; reports an overflow
-    /// at any time, so a task busy writing still learns it must stop.
+    /// Waits for events (moving up to `max` into `batch`) when `accepting`; reports the end
+    /// (overflow, shutdown) at any time, so a task busy writing still learns it must stop.
     pub fn poll_take(
         &self,
         cx: &mut Context<'_>,
@@ -71,8 +86,8 @@ impl Outbox {
         accepting: bool,
     ) -> Poll<Delivery> {
         let mut state = self.lock();
-        if state.overflowed {
-            return Poll::Ready(Delivery::Overflowed);
+        if let Some(ended) = state.ended {
+            return Poll::Ready(ended);
         }
         if accepting && !state.queue.is_empty() {
             let take = state.queue.len().min(max);

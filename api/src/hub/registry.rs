@@ -22,11 +22,18 @@ pub enum Command {
 }
 
 pub struct Registry {
-    users: Mutex<HashMap<Arc<str>, UserEntry>>,
+    users: Mutex<Users>,
     commands: mpsc::UnboundedSender<Command>,
     generations: AtomicU64,
     /// Events one connection may have waiting (`HERALD_HUB_MAX_QUEUED_EVENTS`).
     outbox_capacity: usize,
+}
+
+#[derive(Default)]
+struct Users {
+    by_channel: HashMap<Arc<str>, UserEntry>,
+    /// The node is stopping: every connection, including any that joins now, must end.
+    shutting_down: bool,
 }
 
 struct UserEntry {
@@ -76,6 +83,10 @@ impl Registry {
     pub fn join(self: &Arc<Self>, channel: &str) -> (Membership, Option<Subscribed>) {
         let outbox = Arc::new(Outbox::default());
         let mut users = self.lock();
+        if users.shutting_down {
+            outbox.shut_down();
+        }
+        let users = &mut users.by_channel;
         let channel = match users.get_key_value(channel) {
             Some((key, _)) => key.clone(),
             None => {
@@ -87,7 +98,8 @@ impl Registry {
                         generation,
                         subscribed: false,
                         waiters: Vec::new(),
-                        connections: Vec::new(),
+                        // Most users have one connection on a node.
+                        connections: Vec::with_capacity(1),
                     },
                 );
                 self.send(Command::Subscribe {
@@ -104,7 +116,6 @@ impl Registry {
             entry.waiters.push(sender);
             receiver
         });
-        drop(users);
         let membership = Membership {
             registry: self.clone(),
             channel,
@@ -114,7 +125,8 @@ impl Registry {
     }
 
     fn leave(&self, channel: &Arc<str>, outbox: &Arc<Outbox>) {
-        let mut users = self.lock();
+        let mut guard = self.lock();
+        let users = &mut guard.by_channel;
         let Some(entry) = users.get_mut(channel) else {
             return;
         };
@@ -132,7 +144,7 @@ impl Registry {
     /// Queues an event record on every connection of the channel's user; returns how many.
     pub fn deliver(&self, channel: &str, record: &Arc<str>) -> usize {
         let users = self.lock();
-        let Some(entry) = users.get(channel) else {
+        let Some(entry) = users.by_channel.get(channel) else {
             return 0;
         };
         for outbox in &entry.connections {
@@ -148,7 +160,7 @@ impl Registry {
     pub fn confirm(&self, subscribed: &[(Arc<str>, u64)]) {
         let mut users = self.lock();
         for (channel, generation) in subscribed {
-            if let Some(entry) = users.get_mut(channel)
+            if let Some(entry) = users.by_channel.get_mut(channel)
                 && entry.generation == *generation
             {
                 entry.subscribed = true;
@@ -163,6 +175,7 @@ impl Registry {
     /// Every channel with its generation: what a new Redis connection must subscribe to.
     pub fn channels(&self) -> Vec<(Arc<str>, u64)> {
         self.lock()
+            .by_channel
             .iter()
             .map(|(channel, entry)| (channel.clone(), entry.generation))
             .collect()
@@ -170,7 +183,19 @@ impl Registry {
 
     /// Users with at least one connection on this node.
     pub fn user_count(&self) -> usize {
-        self.lock().len()
+        self.lock().by_channel.len()
+    }
+
+    /// Ends every connection, present and future, with a goodbye that lets clients reconnect
+    /// to another node.
+    pub fn shut_down(&self) {
+        let mut users = self.lock();
+        users.shutting_down = true;
+        for entry in users.by_channel.values() {
+            for outbox in &entry.connections {
+                outbox.shut_down();
+            }
+        }
     }
 
     fn send(&self, command: Command) {
@@ -179,7 +204,7 @@ impl Registry {
         let _ = self.commands.send(command);
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, UserEntry>> {
+    fn lock(&self) -> MutexGuard<'_, Users> {
         // No critical section can panic; recover rather than poison every connection.
         self.users
             .lock()
@@ -261,6 +286,18 @@ mod tests {
         assert_eq!(alice_phone.outbox().queued(), 1);
         assert_eq!(alice_laptop.outbox().queued(), 1);
         assert_eq!(bob.outbox().queued(), 0);
+    }
+
+    #[tokio::test]
+    async fn shutting_down_ends_current_and_later_connections() {
+        let (registry, _commands) = Registry::new(8);
+        let (present, _) = registry.join("u:alice");
+        registry.shut_down();
+        let (late, _) = registry.join("u:bob");
+        for membership in [&present, &late] {
+            let delivery = membership.outbox().take(&mut Vec::new(), 8, true).await;
+            assert_eq!(delivery, super::super::outbox::Delivery::ShuttingDown);
+        }
     }
 
     #[test]
