@@ -201,3 +201,45 @@ async fn a_node_subscribes_its_users_again_when_redis_comes_back() {
     let event = client.next_message(Duration::from_secs(10)).await;
     assert_eq!(event.expect("the event")["target"], "MessagingEvent");
 }
+
+#[tokio::test]
+async fn a_node_subscribes_once_per_user_and_unsubscribes_when_the_last_connection_leaves() {
+    let app = TestApp::spawn().await;
+    let node = app.spawn_hub_node().await;
+    let channel = user_channel(&app.redis_prefix, app.tenant.id, "alice");
+    let subscribers = async || -> i64 {
+        let mut redis = redis::Client::open(herald_tests::redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let (_, count): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        count
+    };
+    assert_eq!(subscribers().await, 0);
+    let phone = app.raw_client(&node.base_url(), "alice").await;
+    let laptop = app.raw_client(&node.base_url(), "alice").await;
+    assert_eq!(
+        subscribers().await,
+        1,
+        "one subscription for both connections"
+    );
+    drop(phone);
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(subscribers().await, 1, "the laptop is still connected");
+    drop(laptop);
+    let mut unsubscribed = false;
+    for _ in 0..50 {
+        if subscribers().await == 0 {
+            unsubscribed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(unsubscribed, "the node kept listening for a user who left");
+}

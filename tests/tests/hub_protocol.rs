@@ -523,3 +523,17 @@ async fn a_replay_stops_at_1000_events_oldest_first() {
     }
     assert_eq!(replayed, ids[..1_000], "the oldest 1,000, in order");
 }
+
+#[tokio::test]
+async fn a_connection_that_never_sends_its_handshake_is_closed() {
+    let app = TestApp::spawn_with(&[("HERALD_HUB_HANDSHAKE_TIMEOUT_SECS", "1")]).await;
+    let token = app.token_for(&app.tenant, "alice").await;
+    let url = hub_ws_url(&app.base_url(), app.tenant.id, "");
+    let mut client = RawHubClient::connect(&url, Some(&token)).await.unwrap();
+    let ending = client
+        .ending(Duration::from_secs(5))
+        .await
+        .expect("closed after the handshake timeout");
+    assert!(ending.records.is_empty(), "{:?}", ending.records);
+    assert_eq!(ending.close_code, Some(1000));
+}
