@@ -213,7 +213,7 @@ fn backend_only() -> ApiError {
 }
 
 /// The bearer token of the `Authorization` header, if any.
-fn bearer_token(req: &Request) -> Result<Option<&str>, ApiError> {
+pub(crate) fn bearer_token(req: &Request) -> Result<Option<&str>, ApiError> {
     let Some(value) = req.headers().get(poem::http::header::AUTHORIZATION) else {
         return Ok(None);
     };

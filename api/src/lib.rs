@@ -1,6 +1,8 @@
-//! Herald's HTTP front: the REST API, its OpenAPI document and Swagger UI, health endpoints.
+//! Herald's HTTP front: the REST API, its OpenAPI document and Swagger UI, health endpoints,
+//! and the SignalR hub ([`hub`]).
 //!
-//! `main.rs` files stay thin: they read configuration and call [`Application::build`].
+//! `main.rs` files stay thin: they read configuration and call [`Application::build`] (or
+//! [`hub::node::HubNode::build`] for `herald-hub`).
 
 pub mod admin;
 pub mod auth;
@@ -10,6 +12,7 @@ pub mod caller;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod hub;
 pub mod implied_tenant;
 pub mod notifications;
 pub mod paging;
@@ -25,15 +28,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use herald_shared::auth::JwtKeys;
-use herald_shared::config::ApiConfig;
+use herald_shared::config::{ApiConfig, HttpConfig};
 use herald_shared::{db, redis_conn};
 use poem::listener::TcpAcceptor;
 use poem::middleware::{CatchPanic, Tracing};
 use poem::web::Redirect;
-use poem::{EndpointExt, IntoEndpoint, Route, Server, get};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server, get};
 use poem_openapi::OpenApiService;
 
 use crate::error::{Problem, problem_response, render_errors};
+use crate::hub::Hub;
 use crate::state::AppState;
 
 /// Every `#[OpenApi]` resource, combined into one document.
@@ -72,12 +76,13 @@ pub fn openapi_json() -> String {
     openapi_service().spec()
 }
 
-/// All routes with their middleware, ready to serve.
-pub fn routes(state: AppState) -> impl poem::Endpoint {
+/// All routes with their middleware, ready to serve: the REST API and the hub on one base URL,
+/// as the seed clients assume.
+pub fn routes(state: AppState, hub: Hub) -> impl poem::Endpoint {
     let api = openapi_service();
     let swagger = api.swagger_ui();
     let spec = api.spec_endpoint();
-    Route::new()
+    let rest = Route::new()
         .nest("/", api)
         .nest("/swagger", swagger)
         .at("/openapi.json", spec)
@@ -98,8 +103,12 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
                 "An unexpected error occurred. It has been logged.",
             ))
         }))
-        .with(Tracing)
+        .with(Tracing);
+    // The hub's routes sit beside the REST tree, outside its `Tracing`: that middleware logs
+    // whole URIs, and the hub's carry `access_token`.
+    hub::mount(Route::new().nest("/", rest))
         .data(state)
+        .data(hub)
         .into_endpoint()
 }
 
@@ -108,6 +117,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
     state: AppState,
+    hub: Hub,
     shutdown_timeout: Duration,
 }
 
@@ -115,26 +125,14 @@ impl Application {
     /// Connects to the stores, checks the schema and binds the port; fails with a message that
     /// says what to fix.
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
-        let pool = db::connect(&config.database).await?;
-        db::ensure_schema(&pool, config.database.auto_migrate).await?;
-        let redis = redis_conn::connect(&config.redis).await?;
-        let jwt = JwtKeys::new(&config.jwt).context("the JWT keys are unusable")?;
-        let addr = SocketAddr::new(config.http.host, config.http.port);
-        let listener = std::net::TcpListener::bind(addr)
-            .with_context(|| format!("cannot listen on {addr} (PORT / HERALD_HOST)"))?;
-        listener.set_nonblocking(true)?;
-        let local_addr = listener.local_addr()?;
+        let state = connect_state(config).await?;
+        let (acceptor, local_addr) = bind(&state.config.http)?;
         Ok(Self {
-            acceptor: TcpAcceptor::from_std(listener)?,
+            acceptor,
             local_addr,
-            shutdown_timeout: Duration::from_secs(config.http.shutdown_timeout_secs),
-            state: AppState {
-                db: pool,
-                queues: herald_shared::jobs::Queues::new(redis.clone(), &config.redis.prefix),
-                redis,
-                jwt: Arc::new(jwt),
-                config: Arc::new(config),
-            },
+            shutdown_timeout: Duration::from_secs(state.config.http.shutdown_timeout_secs),
+            hub: Hub::start(&state.config)?,
+            state,
         })
     }
 
@@ -148,13 +146,59 @@ impl Application {
             "listening on http://{} (Swagger UI at /swagger)",
             self.local_addr
         );
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                routes(self.state),
-                herald_shared::shutdown::signal(),
-                Some(self.shutdown_timeout),
-            )
-            .await
-            .context("the HTTP server failed")
+        let app = routes(self.state, self.hub.clone());
+        serve(self.acceptor, app, &self.hub, self.shutdown_timeout).await
     }
+}
+
+/// Connects to PostgreSQL (checking the schema) and Redis, and loads the JWT keys: what every
+/// HTTP process needs.
+pub(crate) async fn connect_state(config: ApiConfig) -> anyhow::Result<AppState> {
+    let pool = db::connect(&config.database).await?;
+    db::ensure_schema(&pool, config.database.auto_migrate).await?;
+    let redis = redis_conn::connect(&config.redis).await?;
+    let jwt = JwtKeys::new(&config.jwt).context("the JWT keys are unusable")?;
+    Ok(AppState {
+        db: pool,
+        queues: herald_shared::jobs::Queues::new(redis.clone(), &config.redis.prefix),
+        redis,
+        jwt: Arc::new(jwt),
+        config: Arc::new(config),
+    })
+}
+
+/// Binds `HERALD_HOST:PORT`.
+pub(crate) fn bind(config: &HttpConfig) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} (PORT / HERALD_HOST)"))?;
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    Ok((TcpAcceptor::from_std(listener)?, local_addr))
+}
+
+/// Serves `app` until SIGTERM or ctrl-c. Then: stop accepting, tell every hub client to
+/// reconnect elsewhere, let in-flight requests finish and the goodbyes go out (bounded).
+pub(crate) async fn serve(
+    acceptor: TcpAcceptor,
+    app: impl Endpoint + 'static,
+    hub: &Hub,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
+    let signalled = hub.clone();
+    let signal = async move {
+        herald_shared::shutdown::signal().await;
+        signalled.shut_down();
+    };
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, signal, Some(shutdown_timeout))
+        .await
+        .context("the HTTP server failed")?;
+    if !hub.drained(shutdown_timeout).await {
+        tracing::warn!(
+            open = hub.connections(),
+            "hub connections still open after the shutdown timeout"
+        );
+    }
+    Ok(())
 }

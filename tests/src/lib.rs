@@ -5,8 +5,11 @@
 pub mod audience;
 pub mod database;
 pub mod events;
+pub mod hub;
 pub mod process;
+pub mod raw_hub;
 pub mod redis_server;
+pub mod signalr;
 pub mod smtp;
 pub mod test_app;
 

@@ -34,7 +34,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn log_dir() -> PathBuf {
+pub fn log_dir() -> PathBuf {
     let dir = std::env::temp_dir().join("herald-e2e-logs");
     std::fs::create_dir_all(&dir).expect("log dir");
     dir

@@ -1,40 +1,33 @@
-//! A private `redis-server` for tests that flush or stop Redis, so parallel tests sharing the
-//! machine's Redis are not disturbed.
+//! A private `redis-server` for tests that stop, restart or flush Redis, so no other test
+//! running in parallel loses its Redis.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::process::free_port;
-
-pub struct PrivateRedis {
-    child: Child,
+pub struct RedisServer {
+    child: Option<Child>,
     pub port: u16,
 }
 
-impl PrivateRedis {
-    pub async fn start() -> Self {
-        let port = free_port();
+impl RedisServer {
+    /// Starts `redis-server` on `port` without persistence; returns once it accepts connections.
+    pub async fn start(port: u16) -> Self {
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (scripts/test ensures it)");
-        for _ in 0..200 {
+        for _ in 0..250 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self { child, port }
+        Self {
+            child: Some(child),
+            port,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -54,13 +47,16 @@ impl PrivateRedis {
             .expect("FLUSHALL");
     }
 
+    /// Kills the server (every connection to it drops).
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
-impl Drop for PrivateRedis {
+impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }

@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use herald_tests::TestApp;
-use herald_tests::redis_server::PrivateRedis;
+use herald_tests::process::free_port;
+use herald_tests::redis_server::RedisServer;
 use herald_tests::smtp::{SmtpBehaviour, SmtpServer};
 use herald_tests::test_app::json_body;
 use reqwest::Method;
@@ -382,7 +383,7 @@ async fn a_notification_scheduled_three_seconds_ahead_arrives_within_a_second_of
 
 #[tokio::test]
 async fn work_accepted_before_redis_lost_everything_is_still_delivered() {
-    let redis = PrivateRedis::start().await;
+    let redis = RedisServer::start(free_port()).await;
     let url = redis.url();
     let app = TestApp::spawn_with(&[("REDIS_URL", &url)]).await;
     // No worker yet: the jobs wait in Redis…

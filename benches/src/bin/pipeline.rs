@@ -282,7 +282,7 @@ async fn emails_per_second(setup: &Setup, api: &HeraldProcess) -> anyhow::Result
         "herald-email",
         &[
             ("SMTP_URL", &smtp.url()),
-            ("HERALD_WORKER_CONCURRENCY", "32"),
+            ("HERALD_WORKER_CONCURRENCY", &email_concurrency),
             ("RUST_LOG", "warn,herald_workers::email=info"),
         ],
     );

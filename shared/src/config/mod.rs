@@ -5,10 +5,12 @@
 //! message naming the variable, never later inside a request.
 
 mod env;
+mod hub;
 mod jwt;
 mod worker;
 
 pub use env::{ConfigError, Env};
+pub use hub::{CorsOrigins, HubConfig};
 pub use jwt::{ExternalJwtConfig, JwtConfig};
 pub use worker::WorkerConfig;
 
@@ -196,23 +198,39 @@ pub struct ApiConfig {
     pub redis: RedisConfig,
     pub jwt: JwtConfig,
     pub email: EmailConfig,
+    pub hub: HubConfig,
     pub log_format: LogFormat,
 }
 
+/// `PORT` when unset: `herald-api` and `herald-hub` differ so both run on one machine.
+pub const API_DEFAULT_PORT: u16 = 8080;
+pub const HUB_DEFAULT_PORT: u16 = 8081;
+
 impl ApiConfig {
+    /// `herald-api`'s configuration.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::read(Env::from_process())
     }
 
-    pub fn read(mut env: Env) -> Result<Self, ConfigError> {
+    /// `herald-hub`'s configuration: the same variables, another default port.
+    pub fn hub_from_env() -> Result<Self, ConfigError> {
+        Self::read_with_port(Env::from_process(), HUB_DEFAULT_PORT)
+    }
+
+    pub fn read(env: Env) -> Result<Self, ConfigError> {
+        Self::read_with_port(env, API_DEFAULT_PORT)
+    }
+
+    fn read_with_port(mut env: Env, default_port: u16) -> Result<Self, ConfigError> {
         let environment = Environment::read(&mut env);
         let config = Self {
             environment,
-            http: HttpConfig::read(&mut env, 8080),
+            http: HttpConfig::read(&mut env, default_port),
             database: DatabaseConfig::read(&mut env, environment),
             redis: RedisConfig::read(&mut env),
             jwt: JwtConfig::read(&mut env, environment),
             email: EmailConfig::read(&mut env),
+            hub: HubConfig::read(&mut env, environment),
             log_format: LogFormat::read(&mut env),
         };
         env.finish(config)

@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod api_keys;
 pub mod broadcasts;
+pub mod catch_up;
 pub mod delivery;
 pub mod email_deliveries;
 pub mod fanout;

@@ -1,0 +1,139 @@
+//! Catch-up: a client that reconnects with `lastEventAt` first receives, from PostgreSQL, the
+//! `Message` events it missed, then the live ones, with no event lost or repeated at the seam.
+//!
+//! The connection subscribes to the user's channel *before* querying, and live events queue in
+//! its outbox meanwhile; after the replay those queued events are sent, minus the `Message`
+//! events the replay already carried ([`Seam`]).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use herald_shared::db::catch_up::missed_notifications;
+use herald_shared::events::{EventType, MessagingEvent};
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::credentials::HubUser;
+use super::protocol;
+
+/// Most events replayed on one connect. A client that receives this many should page the rest
+/// through REST (`GET /Notifications?createdAfter=…`) rather than make a node stream its
+/// whole inbox.
+pub const REPLAY_LIMIT: i64 = 1_000;
+
+/// How long after the replay live `Message` events are still checked against it: covers an
+/// event already queued when the replay was sent, and one published just after the query read
+/// its notification.
+const SEAM_WINDOW: Duration = Duration::from_secs(10);
+
+/// The `Message` event records a client missed since `since`, oldest first, and the seam
+/// filter for the live events that follow them.
+pub async fn missed_events(
+    db: &PgPool,
+    user: &HubUser,
+    since: DateTime<Utc>,
+) -> sqlx::Result<(Vec<Arc<str>>, Seam)> {
+    let mut conn = db.acquire().await?;
+    let missed = missed_notifications(
+        &mut conn,
+        user.tenant_id,
+        user.user_id.as_str(),
+        since,
+        REPLAY_LIMIT,
+    )
+    .await?;
+    drop(conn);
+    let records = missed
+        .iter()
+        .filter_map(|notification| {
+            let event = MessagingEvent::notification(
+                EventType::Message,
+                notification.id,
+                notification.created_at,
+            );
+            protocol::event_record(event.to_json().as_bytes())
+        })
+        .collect();
+    let seam = Seam {
+        replayed: missed.iter().map(|notification| notification.id).collect(),
+        until: Instant::now() + SEAM_WINDOW,
+    };
+    Ok((records, seam))
+}
+
+/// Drops live `Message` events the replay already delivered.
+pub struct Seam {
+    replayed: HashSet<Uuid>,
+    until: Instant,
+}
+
+impl Seam {
+    /// Whether a live event record should be sent.
+    pub fn admits(&self, record: &str) -> bool {
+        #[derive(Deserialize)]
+        struct Head {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            id: Option<String>,
+        }
+        let Ok(head) = serde_json::from_str::<Head>(protocol::event_payload(record)) else {
+            return true;
+        };
+        let replayed = head.kind.as_deref() == Some("Message")
+            && head
+                .id
+                .and_then(|id| id.parse::<Uuid>().ok())
+                .is_some_and(|id| self.replayed.contains(&id));
+        !replayed
+    }
+
+    /// Whether the filter can be dropped: nothing replayed, or the window has passed.
+    pub fn is_over(&self) -> bool {
+        self.replayed.is_empty() || Instant::now() >= self.until
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn record(kind: EventType, id: Uuid) -> Arc<str> {
+        let at = Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0).unwrap();
+        let event = MessagingEvent::notification(kind, id, at);
+        protocol::event_record(event.to_json().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_replayed_message_is_not_sent_again_but_other_events_are() {
+        let (replayed, fresh) = (Uuid::now_v7(), Uuid::now_v7());
+        let seam = Seam {
+            replayed: HashSet::from([replayed]),
+            until: Instant::now() + SEAM_WINDOW,
+        };
+        assert!(!seam.admits(&record(EventType::Message, replayed)));
+        assert!(seam.admits(&record(EventType::Message, fresh)));
+        assert!(
+            seam.admits(&record(EventType::NotificationRead, replayed)),
+            "reading a replayed notification is news"
+        );
+        assert!(!seam.is_over());
+    }
+
+    #[test]
+    fn the_seam_ends_when_nothing_was_replayed_or_the_window_passed() {
+        let empty = Seam {
+            replayed: HashSet::new(),
+            until: Instant::now() + SEAM_WINDOW,
+        };
+        assert!(empty.is_over());
+        let past = Seam {
+            replayed: HashSet::from([Uuid::now_v7()]),
+            until: Instant::now(),
+        };
+        assert!(past.is_over());
+    }
+}

@@ -1,0 +1,178 @@
+//! The two HTTP requests that open a connection: `POST …/hub/negotiate` (authenticates and
+//! hands out a connection token) and `GET …/hub?id=<token>` (the WebSocket upgrade). A client
+//! that skips negotiation upgrades without `id` and authenticates the upgrade itself.
+
+use poem::http::StatusCode;
+use poem::web::websocket::{WebSocket, WebSocketConfig};
+use poem::web::{Data, Json, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Serialize;
+
+use super::connection::{self, Params};
+use super::credentials::{self, HubQuery, HubUser};
+use super::{Hub, protocol, tokens};
+use crate::error::{ApiError, Problem, problem_response};
+use crate::state::AppState;
+
+/// Bytes read from the socket at a time. Clients send pings and little else, and tungstenite
+/// zero-fills the whole read buffer: its 128 KiB default would cost that much per connection.
+const READ_BUFFER_BYTES: usize = 256;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NegotiateResponse {
+    negotiate_version: u8,
+    connection_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_token: Option<String>,
+    available_transports: [Transport; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Transport {
+    transport: &'static str,
+    transfer_formats: [&'static str; 2],
+}
+
+/// `POST /tenant/{tenantId}/v1/hub/negotiate`: always 200 on success (the client rejects
+/// any other 2xx), and never `useStatefulReconnect`, which Herald does not implement.
+#[handler]
+pub async fn negotiate(
+    req: &Request,
+    Path(tenant): Path<String>,
+    state: Data<&AppState>,
+    hub: Data<&Hub>,
+) -> Response {
+    let answer = async {
+        let tenant_id = credentials::tenant_id(&tenant)?;
+        let query = HubQuery::parse(req)?;
+        query.client_id()?;
+        query.last_event_at()?;
+        let version = negotiate_version(&query)?;
+        let user = credentials::require_user(req, &state, &query, tenant_id)?;
+        let token = hub.tokens().issue(user);
+        // Version 0 clients use the connection id as the token; version 1 keeps the token
+        // secret and the id public.
+        let (connection_id, connection_token) = match version {
+            0 => (token, None),
+            _ => (tokens::random_id(), Some(token)),
+        };
+        Ok::<_, ApiError>(NegotiateResponse {
+            negotiate_version: version,
+            connection_id,
+            connection_token,
+            available_transports: [Transport {
+                transport: "WebSockets",
+                transfer_formats: ["Text", "Binary"],
+            }],
+        })
+    };
+    match answer.await {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The version this server speaks with the client: 0 when the client names none, else 1.
+fn negotiate_version(query: &HubQuery) -> Result<u8, ApiError> {
+    match query.negotiate_version.as_deref() {
+        None => Ok(0),
+        Some(text) => match text.parse::<u32>() {
+            Ok(0) => Ok(0),
+            Ok(_) => Ok(1),
+            Err(_) => Err(ApiError::field(
+                "negotiateVersion",
+                "Expected a non-negative integer.",
+            )),
+        },
+    }
+}
+
+/// `GET /tenant/{tenantId}/v1/hub`: the WebSocket upgrade.
+#[handler]
+pub async fn connect(
+    req: &Request,
+    websocket: Option<WebSocket>,
+    Path(tenant): Path<String>,
+    state: Data<&AppState>,
+    hub: Data<&Hub>,
+) -> Response {
+    let Some(websocket) = websocket else {
+        return problem_response(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "The hub accepts WebSocket connections only (SignalR WebSockets transport).",
+        ));
+    };
+    let accepted = async {
+        let tenant_id = credentials::tenant_id(&tenant)?;
+        let query = HubQuery::parse(req)?;
+        let client_id = query.client_id()?;
+        let last_event_at = query.last_event_at()?;
+        let user = connecting_user(req, &state, &hub, &query, tenant_id)?;
+        Ok::<_, ApiError>(Params {
+            hub: hub.clone(),
+            user,
+            client_id,
+            last_event_at,
+            db: state.db.clone(),
+            // Counted from here, so a shutdown that starts while the upgrade completes still
+            // waits for this connection's goodbye.
+            counted: hub.count_connection(),
+        })
+    };
+    let params = match accepted.await {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
+    websocket
+        .config(websocket_config())
+        .on_upgrade(move |socket| {
+            // A task of its own: poem's upgrade task is several KiB larger than the connection
+            // needs, and an idle node holds one task per connection for hours.
+            tokio::spawn(connection::serve(socket, params));
+            std::future::ready(())
+        })
+        .into_response()
+}
+
+/// With a connection token: the user negotiate authenticated (404 when the token is unknown,
+/// used or expired; 403 if the upgrade also presents a different user's token). Without one
+/// (skipNegotiation): the upgrade's own credential.
+fn connecting_user(
+    req: &Request,
+    state: &AppState,
+    hub: &Hub,
+    query: &HubQuery,
+    tenant_id: uuid::Uuid,
+) -> Result<HubUser, ApiError> {
+    let Some(token) = &query.id else {
+        return credentials::require_user(req, state, query, tenant_id);
+    };
+    let user = hub
+        .tokens()
+        .redeem(token)
+        .filter(|user| user.tenant_id == tenant_id)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "Unknown, used or expired connection id: negotiate again (ids are single-use \
+                 and valid for 30 seconds).",
+            )
+        })?;
+    match credentials::authenticate(req, state, query, tenant_id)? {
+        Some(presented) if presented != user => Err(ApiError::forbidden(
+            "The connection id was negotiated for another user.",
+        )),
+        _ => Ok(user),
+    }
+}
+
+fn websocket_config() -> WebSocketConfig {
+    let max_message = protocol::MAX_RECORD_BYTES * 2;
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Frames go out as soon as they are complete; the connection batches events itself.
+        .write_buffer_size(0)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+}

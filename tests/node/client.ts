@@ -1,0 +1,91 @@
+// The end-to-end tests' SignalR client: runs the seed's client code (seed-001.ts, unchanged)
+// with the real @microsoft/signalr package, and reports what happens as JSON lines on stdout
+// for tests/src/signalr.rs to read.
+//
+// Environment:
+//   HERALD_URL            the seed's `apiBaseUrl` (a herald-api or herald-hub base URL)
+//   HERALD_TENANT_ID      the seed's `tenantId`
+//   HERALD_TOKEN          the seed's `accessToken` (a user token from token exchange)
+//   HERALD_LAST_EVENT_AT  optional: connect with ?lastEventAt= (catch up from that time)
+//   HERALD_CATCH_UP=1     optional: reconnect with ?lastEventAt=<createdAt of the newest event
+//                         received>, as the README recommends
+//
+// Lines on stdout, one JSON object each:
+//   {"kind":"started"}                       connection.start() resolved
+//   {"kind":"startFailed","statusCode":403,"message":"…"}
+//   {"kind":"event","event":{…}}             every MessagingEvent, in arrival order
+//   {"kind":"notification","notification":{…}}  the seed's displayNotification(…)
+//   {"kind":"reconnecting","error":"…"|null} / {"kind":"reconnected"} / {"kind":"closed","error":…}
+import * as signalR from '@microsoft/signalr';
+
+function emit(line: object): void {
+  process.stdout.write(JSON.stringify(line) + '\n');
+}
+
+// stdout carries only the lines above: the seed's console.log and SignalR's own logging
+// (console.info / console.log) go to stderr with the errors.
+console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args);
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is required`);
+  }
+  return value;
+}
+
+// The free variables of the seed's code.
+Object.assign(globalThis, {
+  apiBaseUrl: required('HERALD_URL'),
+  tenantId: required('HERALD_TENANT_ID'),
+  accessToken: required('HERALD_TOKEN'),
+  displayNotification: (notification: unknown) => emit({ kind: 'notification', notification }),
+});
+
+let lastEventAt: string | undefined = process.env.HERALD_LAST_EVENT_AT || undefined;
+const catchUp = process.env.HERALD_CATCH_UP === '1';
+
+// Observes the connection the seed builds, without changing the seed: an observer registered
+// before the seed's own handler sees every event in arrival order (the seed's handler awaits a
+// fetch per event, so its output may be reordered), and lifecycle callbacks report reconnects.
+const build = signalR.HubConnectionBuilder.prototype.build;
+signalR.HubConnectionBuilder.prototype.build = function (this: signalR.HubConnectionBuilder) {
+  const connection = build.call(this);
+  const hubUrl = connection.baseUrl;
+  const resumeUrl = () =>
+    lastEventAt ? `${hubUrl}&lastEventAt=${encodeURIComponent(lastEventAt)}` : hubUrl;
+  connection.baseUrl = resumeUrl();
+
+  connection.on('MessagingEvent', (event: { createdAt: string }) => {
+    if (!lastEventAt || event.createdAt > lastEventAt) {
+      lastEventAt = event.createdAt;
+    }
+    emit({ kind: 'event', event });
+  });
+  connection.onreconnecting((error?: Error) => {
+    if (catchUp) {
+      connection.baseUrl = resumeUrl();
+    }
+    emit({ kind: 'reconnecting', error: error?.message ?? null });
+  });
+  connection.onreconnected(() => emit({ kind: 'reconnected' }));
+  connection.onclose((error?: Error) => emit({ kind: 'closed', error: error?.message ?? null }));
+
+  const start = connection.start.bind(connection);
+  connection.start = async () => {
+    try {
+      await start();
+      emit({ kind: 'started' });
+    } catch (error: any) {
+      // A failed negotiate rejects with the HTTP status in the message only:
+      // "Failed to complete negotiation with the server: …: Status code '403'".
+      const message = String(error?.message ?? error);
+      const status = error?.statusCode ?? message.match(/Status code '(\d+)'/)?.[1];
+      emit({ kind: 'startFailed', statusCode: status ? Number(status) : null, message });
+      throw error;
+    }
+  };
+  return connection;
+};
+
+await import('./seed-001.ts');
