@@ -105,7 +105,7 @@ pub async fn mark_failed(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "WITH d AS (UPDATE email_deliveries SET state = 'Failed', last_error = $4, updated_at = now() \
-             WHERE tenant_id = $1 AND notification_id = $2), \
+             WHERE tenant_id = $1 AND notification_id = $2) \
          UPDATE notifications SET retry_count = $3, error_message = $4, \
              status = CASE WHEN status = 'Read' THEN status ELSE 'Failed' END \
          WHERE tenant_id = $1 AND id = $2",
