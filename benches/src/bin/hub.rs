@@ -7,6 +7,7 @@
 //! that negotiate, handshake and ping as the SignalR clients do.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt, TryStreamExt};
@@ -19,7 +20,7 @@ use herald_tests::database::TestDatabase;
 use herald_tests::process::{HeraldProcess, free_port};
 use herald_tests::{TEST_JWT_SECRET, redis_url};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -73,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = rss_kib(node.pid())?;
-    let (events, mut received) = mpsc::unbounded_channel();
+    let receipts = Arc::new(Receipts::new(CONNECTIONS));
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECT_CONCURRENCY)
         .build()?;
@@ -86,8 +87,8 @@ async fn main() -> anyhow::Result<()> {
     let connect_time = connecting.elapsed();
     // Idle keep-alive HTTP connections from negotiate would count against the node.
     drop(http);
-    for socket in sockets {
-        tokio::spawn(hold(socket, events.clone()));
+    for (index, socket) in sockets.into_iter().enumerate() {
+        tokio::spawn(hold(socket, receipts.clone(), index));
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_after = rss_kib(node.pid())?;
@@ -110,15 +111,13 @@ async fn main() -> anyhow::Result<()> {
         for channel in &channels {
             pipe.publish(channel, &payload).ignore();
         }
+        receipts.reset();
         let started = Instant::now();
         pipe.query_async::<()>(&mut redis).await?;
-        let mut latencies = Vec::with_capacity(CONNECTIONS);
-        for _ in 0..CONNECTIONS {
-            let at = tokio::time::timeout(Duration::from_secs(30), received.recv())
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("a client connection ended"))?;
-            latencies.push(at.saturating_duration_since(started));
-        }
+        tokio::time::timeout(Duration::from_secs(30), receipts.all_received.notified())
+            .await
+            .map_err(|_| anyhow::anyhow!("not every client received the event"))?;
+        let latencies = receipts.latencies_since(started);
         let all = latencies.iter().max().copied().unwrap_or_default();
         rounds.push((all, summarize(latencies, all)));
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -210,7 +209,7 @@ async fn connect(
         .unwrap_or_default();
     let stream = TcpStream::connect(host).await?;
     // A client of its own needs no 128 KiB read buffer per socket either.
-    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let config = WebSocketConfig::default().read_buffer_size(512);
     let (mut ws, _) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
     ws.send(Message::text(format!(
@@ -223,9 +222,51 @@ async fn connect(
     }
 }
 
-/// Keeps a connection alive like a SignalR client (a ping every 15 s) and reports when each
+/// When each client received the event of the current round.
+struct Receipts {
+    epoch: Instant,
+    received: AtomicUsize,
+    /// Nanoseconds since `epoch`, per client.
+    at: Vec<AtomicU64>,
+    all_received: Notify,
+}
+
+impl Receipts {
+    fn new(clients: usize) -> Self {
+        Self {
+            epoch: Instant::now(),
+            received: AtomicUsize::new(0),
+            at: (0..clients).map(|_| AtomicU64::new(0)).collect(),
+            all_received: Notify::new(),
+        }
+    }
+
+    fn reset(&self) {
+        self.received.store(0, Ordering::SeqCst);
+    }
+
+    /// Atomics rather than a channel: the measuring side must not add 15,000 wake-ups of its
+    /// own to what is measured.
+    fn record(&self, client: usize) {
+        let nanos = self.epoch.elapsed().as_nanos() as u64;
+        self.at[client].store(nanos, Ordering::SeqCst);
+        if self.received.fetch_add(1, Ordering::SeqCst) + 1 == self.at.len() {
+            self.all_received.notify_one();
+        }
+    }
+
+    fn latencies_since(&self, started: Instant) -> Vec<Duration> {
+        let offset = started.duration_since(self.epoch);
+        self.at
+            .iter()
+            .map(|at| Duration::from_nanos(at.load(Ordering::SeqCst)).saturating_sub(offset))
+            .collect()
+    }
+}
+
+/// Keeps a connection alive like a SignalR client (a ping every 15 s) and records when each
 /// event arrives.
-async fn hold(mut ws: WebSocketStream<TcpStream>, events: mpsc::UnboundedSender<Instant>) {
+async fn hold(mut ws: WebSocketStream<TcpStream>, receipts: Arc<Receipts>, client: usize) {
     let mut ping = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(15),
         Duration::from_secs(15),
@@ -234,9 +275,8 @@ async fn hold(mut ws: WebSocketStream<TcpStream>, events: mpsc::UnboundedSender<
         tokio::select! {
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    let at = Instant::now();
-                    for _ in text.matches("\"target\":\"MessagingEvent\"") {
-                        let _ = events.send(at);
+                    if text.contains("\"target\":\"MessagingEvent\"") {
+                        receipts.record(client);
                     }
                 }
                 Some(Ok(_)) => {}
