@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|user| user_channel(&prefix, tenant.id, user))
         .collect();
     let mut rounds = Vec::new();
+    let cpu_before = cpu_time(node.pid())?;
     for _ in 0..DELIVERY_ROUNDS {
         let payload =
             MessagingEvent::notification(EventType::Message, Uuid::now_v7(), chrono::Utc::now())
@@ -122,6 +123,9 @@ async fn main() -> anyhow::Result<()> {
         rounds.push((all, summarize(latencies, all)));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // CPU the node spent per round (idle connections cost next to nothing meanwhile): unlike
+    // wall time, it does not depend on what else the machine is running.
+    let cpu_per_round = (cpu_time(node.pid())? - cpu_before) / DELIVERY_ROUNDS as u32;
 
     let round_trip = redis_round_trip().await?;
     let redis_fanout = redis_fanout(&prefix).await?;
@@ -160,6 +164,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  median of {DELIVERY_ROUNDS} rounds        {}   (target ≤ 250 ms; plain Node ws server {NODE_WS_FANOUT_MS} ms)",
         ms(totals[totals.len() / 2])
+    );
+    println!(
+        "  node CPU per round          {}   (user + system, both cores; includes the kernel's loopback delivery to the clients)",
+        ms(cpu_per_round)
     );
     println!("Redis pub/sub alone, same run (the physical limit)");
     println!("  round trip (publish → subscriber) p50 {}", ms(round_trip));
@@ -289,6 +297,20 @@ async fn hold(mut ws: WebSocketStream<TcpStream>, receipts: Arc<Receipts>, clien
             }
         }
     }
+}
+
+/// CPU time used so far by every thread of a process (`/proc/<pid>/task/*/schedstat`).
+fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let schedstat = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        total += schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|nanos| nanos.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(Duration::from_nanos(total))
 }
 
 /// VmRSS of a process, in KiB.
