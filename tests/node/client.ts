@@ -1,6 +1,7 @@
 // The end-to-end tests' SignalR client: runs the seed's client code (seed-001.ts, unchanged)
 // with the real @microsoft/signalr package, and reports what happens as JSON lines on stdout
-// for tests/src/signalr.rs to read.
+// for tests/src/signalr.rs to read. Run with `node --import tsx node/client.ts`: the seed is
+// TypeScript (`getNotification(notificationId: string)`), and Node 20 cannot strip types.
 //
 // Environment:
 //   HERALD_URL            the seed's `apiBaseUrl` (a herald-api or herald-hub base URL)

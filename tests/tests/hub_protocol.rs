@@ -471,6 +471,16 @@ async fn the_access_token_never_appears_in_the_logs() {
         .negotiate(&app.base_url(), None, "access_token=secret-garbage-token")
         .await;
     assert_eq!(refused.status(), 401);
+    // Paths of transports Herald does not serve, and typos, stay on the hub's side too.
+    for path in ["hub/", "hub/poll", "hub/negotiate/x"] {
+        let url = format!(
+            "{}/tenant/{}/v1/{path}?access_token={token}",
+            app.base_url(),
+            app.tenant.id
+        );
+        let response = app.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
 
     let logs = app.api.logs();
     assert!(logs.contains("hub request"), "hub requests are logged");

@@ -305,6 +305,10 @@ impl Connection {
         live: &mut Live,
         mut timer: Pin<&mut Sleep>,
     ) -> Poll<End> {
+        // A source that answered Pending has registered this wake-up and will call again;
+        // polling it in every round would only add work to each event delivered.
+        let mut read_registered = false;
+        let mut timer_registered = false;
         for _ in 0..ROUNDS_PER_POLL {
             let mut progress = false;
 
@@ -338,38 +342,45 @@ impl Connection {
 
             // Answers to the client wait in `outgoing`; reading pauses until they are sent, so
             // a client that sends without reading cannot grow them.
-            if self.outgoing.is_empty()
-                && let Poll::Ready(frame) = self.stream.poll_next_unpin(cx)
-            {
-                live.last_heard = Instant::now();
-                progress = true;
-                let flow = match text_of(frame) {
-                    Ok(Some(text)) => self.handle_text(&text),
-                    Ok(None) => Flow::Continue,
-                    Err(end) => Flow::Stop(end),
-                };
-                if let Flow::Stop(end) = flow {
-                    return Poll::Ready(end);
+            if !read_registered && self.outgoing.is_empty() {
+                match self.stream.poll_next_unpin(cx) {
+                    Poll::Ready(frame) => {
+                        live.last_heard = Instant::now();
+                        progress = true;
+                        let flow = match text_of(frame) {
+                            Ok(Some(text)) => self.handle_text(&text),
+                            Ok(None) => Flow::Continue,
+                            Err(end) => Flow::Stop(end),
+                        };
+                        if let Flow::Stop(end) = flow {
+                            return Poll::Ready(end);
+                        }
+                    }
+                    Poll::Pending => read_registered = true,
                 }
             }
 
-            if timer.as_mut().poll(cx).is_ready() {
-                let now = Instant::now();
-                if now >= live.last_heard + live.client_timeout {
-                    return Poll::Ready(End::ClientTimeout);
-                }
-                if now >= live.last_sent + live.keep_alive {
-                    // A frame being written keeps the client alive as well as a ping would.
-                    let idle = self.in_flight.is_none() && !self.unflushed;
-                    if idle && self.outgoing.is_empty() {
-                        self.outgoing.push_str(protocol::PING);
+            if !timer_registered {
+                if timer.as_mut().poll(cx).is_pending() {
+                    timer_registered = true;
+                } else {
+                    let now = Instant::now();
+                    if now >= live.last_heard + live.client_timeout {
+                        return Poll::Ready(End::ClientTimeout);
                     }
-                    live.last_sent = now;
+                    if now >= live.last_sent + live.keep_alive {
+                        // A frame being written keeps the client alive as well as a ping would.
+                        let idle = self.in_flight.is_none() && !self.unflushed;
+                        if idle && self.outgoing.is_empty() {
+                            self.outgoing.push_str(protocol::PING);
+                        }
+                        live.last_sent = now;
+                    }
+                    let next = (live.last_heard + live.client_timeout)
+                        .min(live.last_sent + live.keep_alive);
+                    timer.as_mut().reset(next);
+                    progress = true;
                 }
-                let next =
-                    (live.last_heard + live.client_timeout).min(live.last_sent + live.keep_alive);
-                timer.as_mut().reset(next);
-                progress = true;
             }
 
             if !progress {

@@ -36,6 +36,9 @@ use tokens::ConnectionTokens;
 /// Where the hub is served; the negotiate route is this plus `/negotiate`.
 pub const HUB_PATH: &str = "/tenant/:tenant_id/v1/hub";
 const NEGOTIATE_PATH: &str = "/tenant/:tenant_id/v1/hub/negotiate";
+/// Everything else under the hub (other transports' paths, typos): answered here, so such a
+/// request, whose query may carry a token, never reaches the REST tree's URI-logging middleware.
+const OTHER_HUB_PATHS: &str = "/tenant/:tenant_id/v1/hub/*rest";
 
 /// This node's hub: cheap to clone, shared by every request and connection.
 #[derive(Clone)]
@@ -148,6 +151,16 @@ pub fn mount(route: Route) -> Route {
                 .around(cors::cors)
                 .around(trace),
         )
+        .at(OTHER_HUB_PATHS, not_found.around(trace))
+}
+
+#[poem::handler]
+fn not_found() -> Response {
+    problem_response(Problem::new(
+        poem::http::StatusCode::NOT_FOUND,
+        "No such hub endpoint: the hub serves WebSocket connections at …/hub and negotiate at \
+         …/hub/negotiate.",
+    ))
 }
 
 /// A panic in a hub handler answers the same 500 problem body as the REST API.
