@@ -14,6 +14,8 @@ use crate::runtime::Deps;
 /// Longest wait for a scheduled notification whose job became due early (job times have
 /// one-second resolution; anything longer means the job was queued far too early).
 const MAX_EARLY_WAIT: Duration = Duration::from_secs(2);
+/// Tries before giving the job back to apalis for a retry.
+const DUE_ATTEMPTS: usize = 3;
 
 pub async fn deliver(job: Deliver, deps: Data<Deps>) -> Result<(), BoxDynError> {
     let Some(notification) = mark_sent(&deps, &job).await? else {
@@ -44,33 +46,37 @@ pub async fn deliver(job: Deliver, deps: Data<Deps>) -> Result<(), BoxDynError> 
 /// Marks the notification `Sent` and records its email delivery in one transaction; `None`
 /// when it was already delivered, cancelled or deleted.
 async fn mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification>, BoxDynError> {
-    if let Some(notification) = try_mark_sent(deps, job).await? {
-        return Ok(Some(notification));
-    }
-    // Job times have one-second resolution: a scheduled notification's job may come due a
-    // moment early. Wait out the rest, so it arrives at its exact time.
-    let mut conn = deps.db.acquire().await?;
-    let early = db::notifications::get(&mut conn, job.tenant_id, job.notification_id, false)
-        .await?
-        .filter(|n| n.status == NotificationStatus::Scheduled)
-        .and_then(|n| n.scheduled_for)
-        .and_then(|due| (due - Utc::now()).to_std().ok());
-    drop(conn);
-    match early {
-        Some(wait) if wait <= MAX_EARLY_WAIT => {
-            tokio::time::sleep(wait).await;
-            try_mark_sent(deps, job).await
+    for _ in 0..DUE_ATTEMPTS {
+        if let Some(notification) = try_mark_sent(deps, job).await? {
+            return Ok(Some(notification));
         }
-        Some(wait) => {
+        // Job times have one-second resolution: a scheduled notification's job may come due a
+        // moment early. Wait out the rest (its time may also pass while we look: then wait
+        // nothing) so it arrives at its exact time.
+        let mut conn = deps.db.acquire().await?;
+        let due = db::notifications::get(&mut conn, job.tenant_id, job.notification_id, false)
+            .await?
+            .filter(|n| n.status == NotificationStatus::Scheduled)
+            .and_then(|n| n.scheduled_for);
+        drop(conn);
+        let Some(due) = due else {
+            return Ok(None);
+        };
+        let wait = (due - Utc::now()).to_std().unwrap_or_default();
+        if wait > MAX_EARLY_WAIT {
             // Far too early (a clock jump?): queue it again for its time.
             tracing::warn!(?wait, notification_id = %job.notification_id, "delivery job came due early; re-queued");
-            deps.queues
-                .deliver_at(job.clone(), Utc::now() + wait)
-                .await?;
-            Ok(None)
+            deps.queues.deliver_at(job.clone(), due).await?;
+            return Ok(None);
         }
-        None => Ok(None),
+        // A millisecond past `due`, so PostgreSQL's clock agrees it is due.
+        tokio::time::sleep(wait + Duration::from_millis(1)).await;
     }
+    Err(format!(
+        "notification {} still not due after {DUE_ATTEMPTS} tries",
+        job.notification_id
+    )
+    .into())
 }
 
 async fn try_mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification>, BoxDynError> {
