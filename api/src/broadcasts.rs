@@ -9,7 +9,7 @@ use herald_shared::jobs::FanOut;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -198,7 +198,7 @@ impl BroadcastsApi {
         let new = draft.clone().validate(Utc::now())?;
         let key = idempotency_key
             .0
-            .map(crate::notifications::validate_idempotency_key)
+            .map(crate::idempotency::validate_key)
             .transpose()?;
         let mut tx = state.db.begin().await?;
         if let Audience::Topics(topics) = &new.audience {
@@ -213,32 +213,16 @@ impl BroadcastsApi {
         }
         if let Some(key) = &key {
             let scope = caller.idempotency_scope();
-            match idempotency::claim(
-                &mut tx,
-                tenant_id.0,
-                &scope,
-                key,
-                &idempotency::fingerprint(&draft),
-            )
-            .await?
+            if let Some(stored) =
+                crate::idempotency::claim::<BroadcastDto>(&mut tx, tenant_id.0, &scope, key, &draft)
+                    .await?
             {
-                idempotency::Claim::Fresh => {}
-                idempotency::Claim::Replay { body, .. } => {
-                    let stored = BroadcastDto::parse_from_json(Some(body)).map_err(|e| {
-                        ApiError::internal(&std::io::Error::other(e.into_message()))
-                    })?;
-                    let location = location(tenant_id.0, stored.id);
-                    return Ok(Accepted::Accepted(
-                        Json(stored),
-                        location,
-                        Some("true".to_owned()),
-                    ));
-                }
-                idempotency::Claim::Mismatch => {
-                    return Err(ApiError::unprocessable(
-                        "This Idempotency-Key was already used with a different request body.",
-                    ));
-                }
+                let location = location(tenant_id.0, stored.id);
+                return Ok(Accepted::Accepted(
+                    Json(stored),
+                    location,
+                    Some("true".to_owned()),
+                ));
             }
         }
         let broadcast = db::broadcasts::insert(&mut tx, tenant_id.0, &new).await?;

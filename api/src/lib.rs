@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod hub;
+pub mod idempotency;
 pub mod implied_tenant;
 pub mod notifications;
 pub mod paging;

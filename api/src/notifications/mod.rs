@@ -12,7 +12,7 @@ use herald_shared::jobs::Deliver;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
@@ -27,8 +27,6 @@ use model::{
     UnreadCount,
 };
 
-/// Longest accepted `Idempotency-Key`.
-const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
 /// Length of the summary derived from the text when none was given.
 const DERIVED_SUMMARY_CHARS: usize = 200;
 
@@ -94,37 +92,22 @@ impl NotificationsApi {
         let new = draft.clone().validate(caller.user(), Utc::now())?;
         let key = idempotency_key
             .0
-            .map(validate_idempotency_key)
+            .map(crate::idempotency::validate_key)
             .transpose()?;
 
         let mut tx = state.db.begin().await?;
         if let Some(key) = &key {
-            match idempotency::claim(
-                &mut tx,
-                tenant_id.0,
-                &caller.idempotency_scope(),
-                key,
-                &idempotency::fingerprint(&draft),
-            )
-            .await?
+            let scope = caller.idempotency_scope();
+            if let Some(stored) =
+                crate::idempotency::claim::<Notification>(&mut tx, tenant_id.0, &scope, key, &draft)
+                    .await?
             {
-                idempotency::Claim::Fresh => {}
-                idempotency::Claim::Replay { body, .. } => {
-                    let stored = Notification::parse_from_json(Some(body)).map_err(|e| {
-                        ApiError::internal(&std::io::Error::other(e.into_message()))
-                    })?;
-                    let location = location(&stored);
-                    return Ok(Created::Created(
-                        Json(stored),
-                        location,
-                        Some("true".to_owned()),
-                    ));
-                }
-                idempotency::Claim::Mismatch => {
-                    return Err(ApiError::unprocessable(
-                        "This Idempotency-Key was already used with a different request body.",
-                    ));
-                }
+                let location = location(&stored);
+                return Ok(Created::Created(
+                    Json(stored),
+                    location,
+                    Some("true".to_owned()),
+                ));
             }
         }
         let notification = db::notifications::insert(&mut tx, tenant_id.0, &new).await?;
@@ -507,22 +490,6 @@ pub(crate) async fn enqueue(
     };
     if let Err(error) = queued {
         tracing::warn!(%error, %notification_id, "could not queue delivery; the scheduler will");
-    }
-}
-
-pub(crate) fn validate_idempotency_key(key: String) -> Result<String, ApiError> {
-    let valid = !key.is_empty()
-        && key.chars().count() <= IDEMPOTENCY_KEY_MAX_CHARS
-        && key.chars().all(|c| c.is_ascii_graphic());
-    if valid {
-        Ok(key)
-    } else {
-        Err(ApiError::field(
-            "Idempotency-Key",
-            format!(
-                "The Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_CHARS} visible ASCII characters."
-            ),
-        ))
     }
 }
 

@@ -6,11 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::notification::{
-    HTML_MAX_BYTES, MAX_SCHEDULE_AHEAD_DAYS, MESSAGE_MAX_CHARS, SUBJECT_MAX_CHARS,
-    SUMMARY_MAX_CHARS, optional_text, required_text, truncate_chars, validate_metadata,
-};
-use super::{FieldErrors, NotificationType, Priority, UserId, html};
+use super::notification::{Content, MAX_SCHEDULE_AHEAD_DAYS, validate_content, validate_metadata};
+use super::{FieldErrors, NotificationType, Priority, UserId};
 
 /// Most user ids one request may name (bigger audiences: topics or all users).
 pub const MAX_USER_IDS: usize = 10_000;
@@ -123,23 +120,18 @@ impl BroadcastDraft {
             self.topic_ids,
             self.all_users.unwrap_or(false),
         );
-        let subject = required_text(&mut errors, "subject", self.subject, SUBJECT_MAX_CHARS);
-        let html_content = self.html_content.and_then(|raw| {
-            if raw.len() > HTML_MAX_BYTES {
-                errors.add(
-                    "htmlContent",
-                    format!("The htmlContent must be at most {HTML_MAX_BYTES} bytes."),
-                );
-                return None;
-            }
-            let clean = html::sanitize(&raw);
-            (!clean.trim().is_empty()).then_some(clean)
-        });
-        let message = match (self.message, &html_content) {
-            (None, Some(html)) => Some(truncate_chars(&html::to_text(html), MESSAGE_MAX_CHARS)),
-            (message, _) => required_text(&mut errors, "message", message, MESSAGE_MAX_CHARS),
-        };
-        let summary = optional_text(&mut errors, "summary", self.summary, SUMMARY_MAX_CHARS);
+        let Content {
+            subject,
+            message,
+            html_content,
+            summary,
+        } = validate_content(
+            &mut errors,
+            self.subject,
+            self.message,
+            self.html_content,
+            self.summary,
+        );
         if self.notification_type.is_none() {
             errors.add("type", "The type field is required.");
         }

@@ -179,24 +179,18 @@ impl NotificationDraft {
                 None
             }
         };
-        let subject = required_text(&mut errors, "subject", self.subject, SUBJECT_MAX_CHARS);
-        let html_content = self.html_content.and_then(|raw| {
-            if raw.len() > HTML_MAX_BYTES {
-                errors.add(
-                    "htmlContent",
-                    format!("The htmlContent must be at most {HTML_MAX_BYTES} bytes."),
-                );
-                return None;
-            }
-            let clean = html::sanitize(&raw);
-            (!clean.trim().is_empty()).then_some(clean)
-        });
-        // The plain message may be omitted when HTML is given: its text rendering stands in.
-        let message = match (self.message, &html_content) {
-            (None, Some(html)) => Some(truncate_chars(&html::to_text(html), MESSAGE_MAX_CHARS)),
-            (message, _) => required_text(&mut errors, "message", message, MESSAGE_MAX_CHARS),
-        };
-        let summary = optional_text(&mut errors, "summary", self.summary, SUMMARY_MAX_CHARS);
+        let Content {
+            subject,
+            message,
+            html_content,
+            summary,
+        } = validate_content(
+            &mut errors,
+            self.subject,
+            self.message,
+            self.html_content,
+            self.summary,
+        );
         let client_id = optional_text(&mut errors, "clientId", self.client_id, CLIENT_ID_MAX_CHARS);
         if self.notification_type.is_none() {
             errors.add("type", "The type field is required.");
@@ -252,6 +246,49 @@ impl NotificationDraft {
             scheduled_for,
             metadata,
         })
+    }
+}
+
+/// The content a notification and a broadcast template share, each field checked.
+pub(super) struct Content {
+    pub subject: Option<String>,
+    pub message: Option<String>,
+    /// Already sanitized.
+    pub html_content: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// Checks subject, message, HTML and summary (SPEC §8). The HTML is sanitized; the plain
+/// message may be omitted when HTML is given, and its text rendering stands in.
+pub(super) fn validate_content(
+    errors: &mut FieldErrors,
+    subject: Option<String>,
+    message: Option<String>,
+    html_content: Option<String>,
+    summary: Option<String>,
+) -> Content {
+    let subject = required_text(errors, "subject", subject, SUBJECT_MAX_CHARS);
+    let html_content = html_content.and_then(|raw| {
+        if raw.len() > HTML_MAX_BYTES {
+            errors.add(
+                "htmlContent",
+                format!("The htmlContent must be at most {HTML_MAX_BYTES} bytes."),
+            );
+            return None;
+        }
+        let clean = html::sanitize(&raw);
+        (!clean.trim().is_empty()).then_some(clean)
+    });
+    let message = match (message, &html_content) {
+        (None, Some(html)) => Some(truncate_chars(&html::to_text(html), MESSAGE_MAX_CHARS)),
+        (message, _) => required_text(errors, "message", message, MESSAGE_MAX_CHARS),
+    };
+    let summary = optional_text(errors, "summary", summary, SUMMARY_MAX_CHARS);
+    Content {
+        subject,
+        message,
+        html_content,
+        summary,
     }
 }
 
