@@ -191,6 +191,17 @@ async fn missing_bad_foreign_and_api_key_credentials_are_refused() {
         .await
         .unwrap();
     assert_eq!(plain_get.status(), 400, "WebSocket upgrades only");
+    let wrong_method = app
+        .client
+        .delete(url.replacen("ws://", "http://", 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method.headers()["content-type"],
+        "application/problem+json"
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,6 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -141,7 +140,6 @@ struct Connection {
 struct Live {
     /// Filters live events against the catch-up replay, for a while after it.
     seam: Option<Box<Seam>>,
-    batch: Vec<Arc<str>>,
     keep_alive: Duration,
     client_timeout: Duration,
     last_sent: Instant,
@@ -149,17 +147,24 @@ struct Live {
 }
 
 impl Live {
-    /// Moves the events taken from the outbox to the text to send, minus those the catch-up
-    /// already sent.
-    fn queue_events(&mut self, outgoing: &mut String) {
-        for record in self.batch.drain(..) {
-            if self.seam.as_ref().is_none_or(|seam| seam.admits(&record)) {
+    /// Takes waiting events into the text to send, minus those the catch-up already sent.
+    fn take_events(
+        &mut self,
+        cx: &mut Context<'_>,
+        outbox: &Outbox,
+        accepting: bool,
+        outgoing: &mut String,
+    ) -> Poll<Delivery> {
+        let seam = &self.seam;
+        let taken = outbox.poll_take(cx, MAX_EVENTS_PER_FRAME, accepting, |record| {
+            if seam.as_ref().is_none_or(|seam| seam.admits(&record)) {
                 outgoing.push_str(&record);
             }
-        }
-        if self.seam.as_ref().is_some_and(|seam| seam.is_over()) {
+        });
+        if taken.is_ready() && self.seam.as_ref().is_some_and(|seam| seam.is_over()) {
             self.seam = None;
         }
+        taken
     }
 }
 
@@ -281,7 +286,6 @@ impl Connection {
         let now = Instant::now();
         let mut live = Live {
             seam,
-            batch: Vec::new(),
             keep_alive: config.keep_alive,
             client_timeout: config.client_timeout,
             last_sent: now,
@@ -316,11 +320,8 @@ impl Connection {
             // stay in the bounded outbox, which is what disconnects a client that stopped
             // reading. Its end states are reported at any time.
             let accepting = self.in_flight.is_none() && !self.unflushed && self.outgoing.is_empty();
-            match outbox.poll_take(cx, &mut live.batch, MAX_EVENTS_PER_FRAME, accepting) {
-                Poll::Ready(Delivery::Events) => {
-                    live.queue_events(&mut self.outgoing);
-                    progress = true;
-                }
+            match live.take_events(cx, outbox, accepting, &mut self.outgoing) {
+                Poll::Ready(Delivery::Events) => progress = true,
                 Poll::Ready(Delivery::Overflowed) => return Poll::Ready(End::TooSlow),
                 Poll::Ready(Delivery::ShuttingDown) => return Poll::Ready(End::Shutdown),
                 Poll::Pending => {}

@@ -29,7 +29,7 @@ use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, post};
 use tokio::sync::watch;
 
-use crate::error::{Problem, problem_response};
+use crate::error::{Problem, problem_response, render_errors};
 use registry::Registry;
 use tokens::ConnectionTokens;
 
@@ -142,11 +142,15 @@ pub fn mount(route: Route) -> Route {
     route
         .at(
             HUB_PATH,
-            get(negotiate::connect).with(catch_panic()).around(trace),
+            get(negotiate::connect)
+                .around(render_errors)
+                .with(catch_panic())
+                .around(trace),
         )
         .at(
             NEGOTIATE_PATH,
             post(negotiate::negotiate)
+                .around(render_errors)
                 .with(catch_panic())
                 .around(cors::cors)
                 .around(trace),

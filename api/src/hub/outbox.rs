@@ -29,7 +29,7 @@ struct State {
 /// What the connection task gets from its outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    /// Events were moved into the caller's batch.
+    /// Events were handed over.
     Events,
     /// The client fell too far behind; the connection must end.
     Overflowed,
@@ -76,14 +76,15 @@ impl Outbox {
         self.lock().queue.len()
     }
 
-    /// Waits for events (moving up to `max` into `batch`) when `accepting`; reports the end
-    /// (overflow, shutdown) at any time, so a task busy writing still learns it must stop.
+    /// Waits for events (handing up to `max` to `each`, oldest first) when `accepting`; reports
+    /// the end (overflow, shutdown) at any time, so a task busy writing still learns it must
+    /// stop.
     pub fn poll_take(
         &self,
         cx: &mut Context<'_>,
-        batch: &mut Vec<Arc<str>>,
         max: usize,
         accepting: bool,
+        mut each: impl FnMut(Arc<str>),
     ) -> Poll<Delivery> {
         let mut state = self.lock();
         if let Some(ended) = state.ended {
@@ -91,7 +92,7 @@ impl Outbox {
         }
         if accepting && !state.queue.is_empty() {
             let take = state.queue.len().min(max);
-            batch.extend(state.queue.drain(..take));
+            state.queue.drain(..take).for_each(&mut each);
             if state.queue.is_empty() {
                 // Give back the memory a burst made the queue allocate.
                 state.queue = VecDeque::new();
@@ -105,9 +106,10 @@ impl Outbox {
         Poll::Pending
     }
 
-    /// Waits as [`Outbox::poll_take`] does.
+    /// Waits as [`Outbox::poll_take`] does, collecting the events into `batch`.
     pub async fn take(&self, batch: &mut Vec<Arc<str>>, max: usize, accepting: bool) -> Delivery {
-        std::future::poll_fn(|cx| self.poll_take(cx, batch, max, accepting)).await
+        std::future::poll_fn(|cx| self.poll_take(cx, max, accepting, |record| batch.push(record)))
+            .await
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
