@@ -16,19 +16,11 @@ pub fn healthz() -> Json<serde_json::Value> {
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
     let readiness = herald_shared::health::check(&state.db, &state.redis).await;
-    let describe = |result: &Result<(), String>| match result {
-        Ok(()) => "ok".to_owned(),
-        Err(error) => error.clone(),
-    };
-    let body = json!({
-        "status": if readiness.is_ready() { "ready" } else { "unavailable" },
-        "postgres": describe(&readiness.postgres),
-        "redis": describe(&readiness.redis),
-    });
     let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let body = readiness.report();
     Json(body).with_status(status).into_response()
 }

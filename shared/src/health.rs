@@ -18,6 +18,20 @@ impl Readiness {
     pub fn is_ready(&self) -> bool {
         self.postgres.is_ok() && self.redis.is_ok()
     }
+
+    /// The `/readyz` body every process answers: `ok` or the failure, per store.
+    pub fn report(&self) -> serde_json::Value {
+        let describe = |result: &Result<(), String>| {
+            result
+                .as_ref()
+                .map_or_else(Clone::clone, |()| "ok".to_owned())
+        };
+        serde_json::json!({
+            "status": if self.is_ready() { "ready" } else { "unavailable" },
+            "postgres": describe(&self.postgres),
+            "redis": describe(&self.redis),
+        })
+    }
 }
 
 pub async fn check(db: &PgPool, redis: &ConnectionManager) -> Readiness {

@@ -85,15 +85,7 @@ async fn readyz(deps: Data<&Deps>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let describe =
-        |r: &Result<(), String>| r.as_ref().map_or_else(Clone::clone, |()| "ok".to_owned());
-    Json(json!({
-        "status": if readiness.is_ready() { "ready" } else { "unavailable" },
-        "postgres": describe(&readiness.postgres),
-        "redis": describe(&readiness.redis),
-    }))
-    .with_status(status)
-    .into_response()
+    Json(readiness.report()).with_status(status).into_response()
 }
 
 /// How long in-flight jobs may take to finish after SIGTERM.

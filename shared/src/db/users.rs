@@ -48,13 +48,7 @@ pub async fn erase(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    let notifications =
-        sqlx::query("DELETE FROM notifications WHERE tenant_id = $1 AND user_id = $2")
-            .bind(tenant_id)
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+    let notifications = delete_by_user(conn, "notifications", tenant_id, user_id).await?;
     let idempotency_keys =
         sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND caller = $2")
             .bind(tenant_id)
@@ -79,7 +73,12 @@ pub async fn erase(
 }
 
 /// The tables keyed by (tenant_id, …, user_id) that erase and rename treat alike.
-const USER_TABLES: [&str; 3] = ["recipients", "topic_subscriptions", "broadcast_recipients"];
+const USER_TABLES: [&str; 4] = [
+    "notifications",
+    "recipients",
+    "topic_subscriptions",
+    "broadcast_recipients",
+];
 
 async fn delete_by_user(
     conn: &mut PgConnection,
@@ -144,14 +143,7 @@ pub async fn rename(
     old_id: &str,
     new_id: &str,
 ) -> sqlx::Result<UserRows> {
-    let notifications =
-        sqlx::query("UPDATE notifications SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2")
-            .bind(tenant_id)
-            .bind(old_id)
-            .bind(new_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+    let notifications = rename_in(conn, "notifications", tenant_id, old_id, new_id).await?;
     let idempotency_keys =
         sqlx::query("UPDATE idempotency_keys SET caller = $3 WHERE tenant_id = $1 AND caller = $2")
             .bind(tenant_id)
