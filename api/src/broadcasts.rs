@@ -318,19 +318,10 @@ impl BroadcastsApi {
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<BroadcastPage>> {
         auth.0.in_tenant(tenant_id.0)?;
-        let page_size = page_size.0.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-            return Err(ApiError::field(
-                "pageSize",
-                format!("The pageSize must be between 1 and {MAX_PAGE_SIZE}."),
-            ));
-        }
+        let page_size = crate::paging::page_size(page_size.0, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let mut conn = state.db.acquire().await?;
-        let mut rows =
-            db::broadcasts::list(&mut conn, tenant_id.0, before.0, page_size + 1).await?;
-        let more = rows.len() as i64 > page_size;
-        rows.truncate(page_size as usize);
-        let next_before = more.then(|| rows.last().map(|b| b.id)).flatten();
+        let rows = db::broadcasts::list(&mut conn, tenant_id.0, before.0, page_size + 1).await?;
+        let (rows, next_before) = crate::paging::keyset_page(rows, page_size, |b| b.id);
         Ok(Json(BroadcastPage {
             data: rows.into_iter().map(Into::into).collect(),
             next_before,
