@@ -1,6 +1,5 @@
 //! Publishing real-time events from request handlers.
 
-use herald_shared::domain::UserId;
 use herald_shared::events::{self, MessagingEvent};
 use uuid::Uuid;
 
@@ -8,10 +7,10 @@ use crate::state::AppState;
 
 /// Publishes events for changes that are already committed. A Redis failure is logged, never
 /// turned into an error: the change stands, and clients catch up through REST.
-pub async fn publish_after_commit(
+pub async fn publish_after_commit<U: AsRef<str>>(
     state: &AppState,
     tenant_id: Uuid,
-    events: &[(&UserId, MessagingEvent)],
+    events: &[(U, MessagingEvent)],
 ) {
     let mut redis = state.redis.clone();
     let prefix = &state.config.redis.prefix;

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod broadcasts;
 pub mod caller;
+pub mod chat;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -50,6 +51,10 @@ pub type Apis = (
     topics::TopicsApi,
     topics::subscribers::TopicSubscribersApi,
     broadcasts::BroadcastsApi,
+    chat::ChatApi,
+    chat::members::ChatMembersApi,
+    chat::messages::ChatMessagesApi,
+    chat::broadcast::ChatBroadcastApi,
 );
 
 /// The OpenAPI service: served at `/openapi.json`, printed by `herald-admin openapi`, and
@@ -64,6 +69,10 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             topics::TopicsApi,
             topics::subscribers::TopicSubscribersApi,
             broadcasts::BroadcastsApi,
+            chat::ChatApi,
+            chat::members::ChatMembersApi,
+            chat::messages::ChatMessagesApi,
+            chat::broadcast::ChatBroadcastApi,
         ),
         "Herald",
         env!("CARGO_PKG_VERSION"),

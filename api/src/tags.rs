@@ -14,4 +14,6 @@ pub enum ApiTags {
     Topics,
     /// One notification to many users (explicit ids, topics or everyone), fanned out in the background.
     Broadcasts,
+    /// Direct and group chats: members, messages, history, read receipts, delivered live.
+    Chat,
 }

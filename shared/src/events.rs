@@ -10,8 +10,6 @@ use redis::aio::ConnectionManager;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::UserId;
-
 /// The kinds of event a client receives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum EventType {
@@ -53,6 +51,16 @@ impl MessagingEvent {
         }
     }
 
+    /// A chat event: `id` is the message (or member) it concerns, `parentId` the chat.
+    pub fn chat(kind: EventType, id: impl ToString, chat_id: Uuid, at: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            id: id.to_string(),
+            parent_id: Some(chat_id.to_string()),
+            created_at: at,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("events serialize")
     }
@@ -71,11 +79,14 @@ pub fn user_channel(prefix: &str, tenant_id: Uuid, user_id: &str) -> String {
 /// Publishes events to users' channels, in order, in one pipelined round trip.
 ///
 /// This is the one function the API, the workers and the tests use to emit events.
-pub async fn publish(
+///
+/// Users are named by [`UserId`](crate::domain::UserId)s, or by ids read back from the database
+/// (valid when stored).
+pub async fn publish<U: AsRef<str>>(
     redis: &mut ConnectionManager,
     prefix: &str,
     tenant_id: Uuid,
-    events: &[(&UserId, MessagingEvent)],
+    events: &[(U, MessagingEvent)],
 ) -> redis::RedisResult<()> {
     if events.is_empty() {
         return Ok(());
@@ -83,7 +94,7 @@ pub async fn publish(
     let mut pipe = redis::pipe();
     for (user_id, event) in events {
         pipe.publish(
-            user_channel(prefix, tenant_id, user_id.as_str()),
+            user_channel(prefix, tenant_id, user_id.as_ref()),
             event.to_json(),
         )
         .ignore();

@@ -31,6 +31,14 @@ pub struct FanOut {
     pub cursor: Option<String>,
 }
 
+/// Send the next chunk of a chat broadcast, after target position `cursor`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatFanOut {
+    pub tenant_id: Uuid,
+    pub broadcast_id: Uuid,
+    pub cursor: i32,
+}
+
 /// Email one notification (at most once).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendEmail {
@@ -43,16 +51,23 @@ pub struct SendEmail {
 pub enum Queue {
     Deliver,
     FanOut,
+    ChatFanOut,
     Email,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::Deliver, Queue::FanOut, Queue::Email];
+    pub const ALL: [Queue; 4] = [
+        Queue::Deliver,
+        Queue::FanOut,
+        Queue::ChatFanOut,
+        Queue::Email,
+    ];
 
     fn suffix(self) -> &'static str {
         match self {
             Queue::Deliver => "deliver",
             Queue::FanOut => "fanout",
+            Queue::ChatFanOut => "chatfanout",
             Queue::Email => "email",
         }
     }
@@ -137,6 +152,12 @@ impl Queues {
             .run_at_time(SystemTime::from(due))
             .build();
         self.storage::<FanOut>(Queue::FanOut).push_task(task).await
+    }
+
+    pub async fn chat_fan_out(&self, job: ChatFanOut) -> Result<(), JobError> {
+        self.storage(Queue::ChatFanOut).push(job).await?;
+        self.nudge(Queue::ChatFanOut).await;
+        Ok(())
     }
 
     pub async fn send_emails(&self, jobs: Vec<SendEmail>) -> Result<(), JobError> {

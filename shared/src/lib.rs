@@ -2,6 +2,7 @@
 //! It knows nothing of HTTP (no poem here), so workers stay free of the web stack.
 
 pub mod auth;
+pub mod chat_fanout;
 pub mod config;
 pub mod db;
 pub mod domain;

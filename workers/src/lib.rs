@@ -2,6 +2,7 @@
 //! (`herald-fanout` runs `Deliver` and `FanOut`, `herald-email` runs `SendEmail`,
 //! `herald-scheduler` ticks every minute).
 
+pub mod chat_fanout;
 pub mod deliver;
 pub mod email;
 pub mod fanout;

@@ -6,7 +6,7 @@ use apalis_core::backend::Vacuum;
 use apalis_cron::Tick;
 use chrono::Utc;
 use herald_shared::db::sweep;
-use herald_shared::jobs::{Deliver, FanOut, Queue, SendEmail};
+use herald_shared::jobs::{ChatFanOut, Deliver, FanOut, Queue, SendEmail};
 
 use crate::runtime::Deps;
 
@@ -102,6 +102,7 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
     let notifications = sweep::undelivered_notifications(&mut tx, after, BATCH).await?;
     let emails = sweep::stalled_emails(&mut tx, after, BATCH).await?;
     let broadcasts = sweep::stalled_broadcasts(&mut tx, after, BATCH).await?;
+    let chat_broadcasts = sweep::stalled_chat_broadcasts(&mut tx, after, BATCH).await?;
     let abandoned = sweep::abandon_interrupted_sends(&mut tx, INTERRUPTED_SEND_SECS).await?;
     let purged = sweep::purge_expired(&mut tx).await?;
     tx.commit().await?;
@@ -131,12 +132,23 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
             })
             .await?;
     }
+    for (tenant_id, broadcast_id, cursor) in &chat_broadcasts {
+        deps.queues
+            .chat_fan_out(ChatFanOut {
+                tenant_id: *tenant_id,
+                broadcast_id: *broadcast_id,
+                cursor: *cursor,
+            })
+            .await?;
+    }
     let vacuumed = vacuum_finished_jobs(deps).await?;
-    if !notifications.is_empty() || !emails.is_empty() || !broadcasts.is_empty() || abandoned > 0 {
+    let swept = notifications.len() + emails.len() + broadcasts.len() + chat_broadcasts.len();
+    if swept > 0 || abandoned > 0 {
         tracing::info!(
             notifications = notifications.len(),
             emails = emails.len(),
             broadcasts = broadcasts.len(),
+            chat_broadcasts = chat_broadcasts.len(),
             abandoned,
             purged,
             vacuumed,

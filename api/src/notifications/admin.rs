@@ -372,5 +372,7 @@ fn by_kind(rows: &UserRows) -> BTreeMap<String, u64> {
         ("recipients".to_owned(), rows.recipients),
         ("topicSubscriptions".to_owned(), rows.topic_subscriptions),
         ("broadcastRecipients".to_owned(), rows.broadcast_recipients),
+        ("chatMemberships".to_owned(), rows.chat_memberships),
+        ("chatMessages".to_owned(), rows.chat_messages),
     ])
 }

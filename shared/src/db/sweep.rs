@@ -112,6 +112,24 @@ pub async fn stalled_broadcasts(
     .await
 }
 
+/// Chat broadcasts not completed and without progress; their clock restarts as for emails.
+pub async fn stalled_chat_broadcasts(
+    conn: &mut PgConnection,
+    older_than_secs: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, Uuid, i32)>> {
+    sqlx::query_as(
+        "UPDATE chat_broadcasts SET updated_at = now() WHERE (tenant_id, id) IN ( \
+             SELECT tenant_id, id FROM chat_broadcasts WHERE status <> 'Completed' \
+             AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING tenant_id, id, cursor",
+    )
+    .bind(older_than_secs as f64)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Forgets idempotency keys past their 24 hours and schedule records long finished.
 pub async fn purge_expired(conn: &mut PgConnection) -> sqlx::Result<u64> {
     let keys =

@@ -16,6 +16,8 @@ pub struct UserRows {
     pub recipients: u64,
     pub topic_subscriptions: u64,
     pub broadcast_recipients: u64,
+    pub chat_memberships: u64,
+    pub chat_messages: u64,
 }
 
 /// The idempotency-record caller name of a user acting with a token.
@@ -61,7 +63,10 @@ pub async fn erase(
         delete_by_user(conn, "topic_subscriptions", tenant_id, user_id).await?;
     let broadcast_recipients =
         delete_by_user(conn, "broadcast_recipients", tenant_id, user_id).await?;
+    let (chat_memberships, chat_messages) = erase_chat_data(conn, tenant_id, user_id).await?;
     Ok(UserRows {
+        chat_memberships,
+        chat_messages,
         notifications,
         schedules,
         email_deliveries,
@@ -70,6 +75,95 @@ pub async fn erase(
         topic_subscriptions,
         broadcast_recipients,
     })
+}
+
+/// Removes the user from chat: their direct chats (a conversation with nobody left), the
+/// messages they sent, their memberships with receipts, and their chat broadcasts. Chats they
+/// created stay, without a creator. Returns (memberships, messages) removed.
+async fn erase_chat_data(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    user_id: &str,
+) -> sqlx::Result<(u64, u64)> {
+    let direct = sqlx::query(
+        "DELETE FROM chats c USING chat_members m WHERE c.tenant_id = $1 AND c.type = 'Direct' \
+         AND m.tenant_id = c.tenant_id AND m.chat_id = c.id AND m.user_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let messages = sqlx::query("DELETE FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2")
+        .bind(tenant_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let memberships = sqlx::query("DELETE FROM chat_members WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    for statement in [
+        "UPDATE chats SET created_by = NULL WHERE tenant_id = $1 AND created_by = $2",
+        "DELETE FROM chat_broadcasts WHERE tenant_id = $1 AND sender_id = $2",
+        "DELETE FROM chat_broadcast_targets WHERE tenant_id = $1 AND user_id = $2",
+    ] {
+        sqlx::query(statement)
+            .bind(tenant_id)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok((memberships + direct, messages))
+}
+
+/// Moves the user's chat data to `new_id`: memberships (receipts follow by `ON UPDATE
+/// CASCADE`), sent messages, created chats, the keys of their direct chats, and broadcasts.
+/// Returns (memberships, messages) moved.
+async fn rename_chat_data(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    old_id: &str,
+    new_id: &str,
+) -> sqlx::Result<(u64, u64)> {
+    let memberships =
+        sqlx::query("UPDATE chat_members SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant_id)
+            .bind(old_id)
+            .bind(new_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    let messages = sqlx::query(
+        "UPDATE chat_messages SET sender_id = $3 WHERE tenant_id = $1 AND sender_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(old_id)
+    .bind(new_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    // A direct chat's key is its two members in order, separated by a space.
+    for statement in [
+        "UPDATE chats c SET direct_key = (SELECT string_agg(m.user_id, ' ' ORDER BY m.user_id) \
+           FROM chat_members m WHERE m.tenant_id = c.tenant_id AND m.chat_id = c.id) \
+         WHERE c.tenant_id = $1 AND c.type = 'Direct' AND c.id IN (SELECT chat_id FROM chat_members \
+           WHERE tenant_id = $1 AND user_id = $3)",
+        "UPDATE chats SET created_by = $3 WHERE tenant_id = $1 AND created_by = $2",
+        "UPDATE chat_broadcasts SET sender_id = $3 WHERE tenant_id = $1 AND sender_id = $2",
+        "UPDATE chat_broadcast_targets SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2",
+    ] {
+        sqlx::query(statement)
+            .bind(tenant_id)
+            .bind(old_id)
+            .bind(new_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok((memberships, messages))
 }
 
 /// The tables keyed by (tenant_id, …, user_id) that erase and rename treat alike.
@@ -126,7 +220,9 @@ pub async fn has_data(
         "SELECT EXISTS (SELECT 1 FROM notifications WHERE tenant_id = $1 AND user_id = $2) \
              OR EXISTS (SELECT 1 FROM idempotency_keys WHERE tenant_id = $1 AND caller = $3) \
              OR EXISTS (SELECT 1 FROM recipients WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM topic_subscriptions WHERE tenant_id = $1 AND user_id = $2)",
+             OR EXISTS (SELECT 1 FROM topic_subscriptions WHERE tenant_id = $1 AND user_id = $2) \
+             OR EXISTS (SELECT 1 FROM chat_members WHERE tenant_id = $1 AND user_id = $2) \
+             OR EXISTS (SELECT 1 FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2)",
     )
     .bind(tenant_id)
     .bind(user_id)
@@ -157,7 +253,11 @@ pub async fn rename(
         rename_in(conn, "topic_subscriptions", tenant_id, old_id, new_id).await?;
     let broadcast_recipients =
         rename_in(conn, "broadcast_recipients", tenant_id, old_id, new_id).await?;
+    let (chat_memberships, chat_messages) =
+        rename_chat_data(conn, tenant_id, old_id, new_id).await?;
     Ok(UserRows {
+        chat_memberships,
+        chat_messages,
         notifications,
         idempotency_keys,
         recipients,

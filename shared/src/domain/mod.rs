@@ -1,6 +1,7 @@
 //! Domain types: validated newtypes and the rules that make a value valid.
 
 pub mod broadcast;
+pub mod chat;
 pub mod html;
 pub mod ids;
 pub mod notification;

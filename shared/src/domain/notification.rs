@@ -1,7 +1,6 @@
 //! The notification: its enums, limits and the rules that make a new one valid (SPEC §3, §8).
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,7 +34,7 @@ macro_rules! text_enum {
             }
         }
 
-        impl FromStr for $name {
+        impl std::str::FromStr for $name {
             type Err = String;
             fn from_str(value: &str) -> Result<Self, String> {
                 match value {
@@ -52,6 +51,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(super) use text_enum;
 
 text_enum!(
     /// What a notification is about.
@@ -268,6 +268,23 @@ pub(super) fn validate_content(
     summary: Option<String>,
 ) -> Content {
     let subject = required_text(errors, "subject", subject, SUBJECT_MAX_CHARS);
+    let (message, html_content) = validate_body(errors, message, html_content);
+    let summary = optional_text(errors, "summary", summary, SUMMARY_MAX_CHARS);
+    Content {
+        subject,
+        message,
+        html_content,
+        summary,
+    }
+}
+
+/// Checks a message and its HTML (`htmlContent`, at most [`HTML_MAX_BYTES`], sanitized). The
+/// plain message may be omitted when HTML is given: its text rendering stands in.
+pub(super) fn validate_body(
+    errors: &mut FieldErrors,
+    message: Option<String>,
+    html_content: Option<String>,
+) -> (Option<String>, Option<String>) {
     let html_content = html_content.and_then(|raw| {
         if raw.len() > HTML_MAX_BYTES {
             errors.add(
@@ -283,13 +300,7 @@ pub(super) fn validate_content(
         (None, Some(html)) => Some(truncate_chars(&html::to_text(html), MESSAGE_MAX_CHARS)),
         (message, _) => required_text(errors, "message", message, MESSAGE_MAX_CHARS),
     };
-    let summary = optional_text(errors, "summary", summary, SUMMARY_MAX_CHARS);
-    Content {
-        subject,
-        message,
-        html_content,
-        summary,
-    }
+    (message, html_content)
 }
 
 pub(super) fn required_text(
@@ -347,7 +358,7 @@ pub(super) fn validate_metadata(errors: &mut FieldErrors, metadata: &BTreeMap<St
     }
 }
 
-pub(super) fn truncate_chars(text: &str, max: usize) -> String {
+fn truncate_chars(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 

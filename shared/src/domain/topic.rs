@@ -81,17 +81,24 @@ impl TopicDraft {
 }
 
 /// Validates the `userIds` of a subscribe or unsubscribe request: 1 to
-/// [`MAX_USER_IDS_PER_REQUEST`] ids, each a valid [`UserId`] (a bad one is reported as
-/// `userIds[index]`). Returns them sorted and without duplicates: one row per user, and bulk
-/// writes that touch rows in index order, so concurrent requests cannot deadlock each other.
+/// [`MAX_USER_IDS_PER_REQUEST`] ids (see [`parse_user_id_list`]).
 pub fn parse_user_ids(ids: Vec<String>) -> Result<Vec<String>, FieldErrors> {
-    if ids.is_empty() || ids.len() > MAX_USER_IDS_PER_REQUEST {
+    parse_user_id_list("userIds", ids, MAX_USER_IDS_PER_REQUEST)
+}
+
+/// Validates a list of user ids sent as `field`: 1 to `max` ids, each a valid [`UserId`] (a bad
+/// one is reported as `field[index]`). Returns them sorted and without duplicates: one row per
+/// user, and bulk writes that touch rows in index order, so concurrent requests cannot deadlock
+/// each other.
+pub fn parse_user_id_list(
+    field: &str,
+    ids: Vec<String>,
+    max: usize,
+) -> Result<Vec<String>, FieldErrors> {
+    if ids.is_empty() || ids.len() > max {
         return Err(FieldErrors::single(
-            "userIds",
-            format!(
-                "Send 1 to {MAX_USER_IDS_PER_REQUEST} user ids per request (got {}).",
-                ids.len()
-            ),
+            field,
+            format!("Send 1 to {max} user ids per request (got {}).", ids.len()),
         ));
     }
     let mut errors = FieldErrors::new();
@@ -103,14 +110,14 @@ pub fn parse_user_ids(ids: Vec<String>) -> Result<Vec<String>, FieldErrors> {
             Err(error) => {
                 bad += 1;
                 if bad <= MAX_REPORTED_BAD_IDS {
-                    errors.add(format!("userIds[{index}]"), error.to_string());
+                    errors.add(format!("{field}[{index}]"), error.to_string());
                 }
             }
         }
     }
     if bad > MAX_REPORTED_BAD_IDS {
         errors.add(
-            "userIds",
+            field,
             format!("{bad} user ids are invalid; the first {MAX_REPORTED_BAD_IDS} are listed."),
         );
     }

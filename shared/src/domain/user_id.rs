@@ -39,6 +39,12 @@ impl UserId {
     }
 }
 
+impl AsRef<str> for UserId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

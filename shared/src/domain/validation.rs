@@ -33,6 +33,18 @@ impl FieldErrors {
             .ok()
     }
 
+    /// Runs a validation that reports its own fields, keeping them with the others; `None`
+    /// when it failed.
+    pub fn check_all<T>(&mut self, result: Result<T, FieldErrors>) -> Option<T> {
+        result
+            .map_err(|errors| {
+                for (field, messages) in errors.0 {
+                    self.0.entry(field).or_default().extend(messages);
+                }
+            })
+            .ok()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

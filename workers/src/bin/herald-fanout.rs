@@ -1,12 +1,13 @@
-//! `herald-fanout`: delivers notifications (`Deliver`) and fans out broadcasts (`FanOut`).
+//! `herald-fanout`: delivers notifications (`Deliver`) and fans out broadcasts (`FanOut`) and
+//! chat broadcasts (`ChatFanOut`).
 
 use std::process::ExitCode;
 
 use apalis::prelude::*;
-use herald_shared::jobs::{Deliver, FanOut, Queue};
+use herald_shared::jobs::{ChatFanOut, Deliver, FanOut, Queue};
 use herald_workers::runtime::{self, Deps, SHUTDOWN_GRACE, worker_name};
 use herald_workers::wake::Wakers;
-use herald_workers::{deliver, fanout};
+use herald_workers::{chat_fanout, deliver, fanout};
 
 const BINARY: &str = "herald-fanout";
 
@@ -25,11 +26,12 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
     wakers.listen(
         &deps.config.redis.url,
         deps.queues.prefix(),
-        &[Queue::Deliver, Queue::FanOut],
+        &[Queue::Deliver, Queue::FanOut, Queue::ChatFanOut],
     );
     let concurrency = deps.config.concurrency;
     let (deliver_deps, deliver_wakers) = (deps.clone(), wakers.clone());
-    let (fanout_deps, fanout_wakers) = (deps.clone(), wakers);
+    let (fanout_deps, fanout_wakers) = (deps.clone(), wakers.clone());
+    let (chat_deps, chat_wakers) = (deps.clone(), wakers);
     Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(worker_name("deliver"))
@@ -58,6 +60,20 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
                 .retry(RetryPolicy::retries(3))
                 .enable_tracing()
                 .build(fanout::fan_out)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name("chatfanout"))
+                .backend(
+                    chat_deps
+                        .queues
+                        .worker_storage::<ChatFanOut>(Queue::ChatFanOut, concurrency)
+                        .poll_with_strategy(chat_wakers.strategy(Queue::ChatFanOut)),
+                )
+                .data(chat_deps.clone())
+                .concurrency(concurrency)
+                .retry(RetryPolicy::retries(3))
+                .enable_tracing()
+                .build(chat_fanout::chat_fan_out)
         })
         .shutdown_timeout(SHUTDOWN_GRACE)
         .run_with_signal(async {
