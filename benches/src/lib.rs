@@ -7,6 +7,108 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use herald_tests::database::TestDatabase;
+use herald_tests::process::{HeraldProcess, free_port};
+use herald_tests::{TEST_JWT_SECRET, redis_url};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A fresh database with one tenant and its API key, and the environment Herald processes run
+/// with against it (a Redis prefix of their own).
+pub struct Stack {
+    pub db: TestDatabase,
+    pub tenant_id: Uuid,
+    pub api_key: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl Stack {
+    pub async fn create() -> anyhow::Result<Self> {
+        let db = TestDatabase::create().await;
+        let pool = db.pool().await;
+        let key = herald_shared::auth::api_key::generate();
+        let mut tx = pool.begin().await?;
+        let tenant = herald_shared::db::tenants::insert(&mut tx, "bench").await?;
+        herald_shared::db::api_keys::insert(&mut tx, tenant.id, &key).await?;
+        tx.commit().await?;
+        let prefix = format!("bench{}", &Uuid::new_v4().simple().to_string()[..8]);
+        let env = [
+            ("DATABASE_URL", db.url.as_str()),
+            ("REDIS_URL", &redis_url()),
+            ("HERALD_REDIS_PREFIX", &prefix),
+            ("HERALD_JWT_SECRET", TEST_JWT_SECRET),
+            ("HERALD_HOST", "127.0.0.1"),
+            ("HERALD_AUTO_MIGRATE", "false"),
+            ("RUST_LOG", "warn"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Ok(Self {
+            db,
+            tenant_id: tenant.id,
+            api_key: key.plaintext,
+            env,
+        })
+    }
+
+    /// Starts a Herald binary on a free port and waits until it is healthy.
+    pub async fn start(&self, binary: &str) -> HeraldProcess {
+        let mut process = HeraldProcess::start(binary, free_port(), &self.env);
+        process.wait_healthy().await;
+        process
+    }
+
+    /// A user token from token exchange on the API at `base`.
+    pub async fn token(
+        &self,
+        client: &reqwest::Client,
+        base: &str,
+        user: &str,
+    ) -> anyhow::Result<String> {
+        let body: Value = client
+            .post(format!(
+                "{base}/tenant/{}/v1/Auth/token-exchange",
+                self.tenant_id
+            ))
+            .header("X-API-Key", &self.api_key)
+            .json(&json!({ "userId": user }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("token exchange failed: {body}"))
+    }
+}
+
+/// The physical limit of live delivery: PUBLISH → subscriber receives, one message at a time.
+pub async fn pubsub_round_trips(samples: usize) -> anyhow::Result<Summary> {
+    let client = redis::Client::open(redis_url())?;
+    let mut subscriber = client.get_async_pubsub().await?;
+    subscriber.subscribe("herald-bench:rtt").await?;
+    let mut messages = subscriber.on_message();
+    let mut publisher = client.get_multiplexed_async_connection().await?;
+    let mut taken = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let begun = Instant::now();
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("herald-bench:rtt")
+            .arg("x")
+            .query_async(&mut publisher)
+            .await?;
+        messages
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("pub/sub closed"))?;
+        taken.push(begun.elapsed());
+    }
+    Ok(summarize(taken, Duration::from_secs(1)))
+}
+
 /// Latency percentiles of a set of samples.
 pub struct Summary {
     pub count: usize,

@@ -11,13 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use herald_benches::{ms, summarize};
-use herald_tests::database::TestDatabase;
+use herald_benches::{Stack, ms, pubsub_round_trips, summarize};
 use herald_tests::hub::hub_ws_url;
-use herald_tests::process::{HeraldProcess, free_port};
 use herald_tests::raw_hub::RawHubClient;
-use herald_tests::{TEST_JWT_SECRET, redis_url};
 use serde_json::{Value, json};
 
 const RATE_PER_SECOND: u64 = 200;
@@ -28,46 +24,15 @@ type Clock = Arc<Mutex<HashMap<String, Instant>>>;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let db = TestDatabase::create().await;
-    let pool = db.pool().await;
-    let key = herald_shared::auth::api_key::generate();
-    let mut tx = pool.begin().await?;
-    let tenant = herald_shared::db::tenants::insert(&mut tx, "bench").await?;
-    herald_shared::db::api_keys::insert(&mut tx, tenant.id, &key).await?;
-    tx.commit().await?;
-    let prefix = format!("lat{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let env: Vec<(String, String)> = [
-        ("DATABASE_URL", db.url.as_str()),
-        ("REDIS_URL", &redis_url()),
-        ("HERALD_REDIS_PREFIX", &prefix),
-        ("HERALD_JWT_SECRET", TEST_JWT_SECRET),
-        ("HERALD_HOST", "127.0.0.1"),
-        ("HERALD_AUTO_MIGRATE", "false"),
-        ("RUST_LOG", "warn"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let mut api = HeraldProcess::start("herald-api", free_port(), &env);
-    api.wait_healthy().await;
-    let mut fanout = HeraldProcess::start("herald-fanout", free_port(), &env);
-    fanout.wait_healthy().await;
+    let stack = Stack::create().await?;
+    let api = stack.start("herald-api").await;
+    let fanout = stack.start("herald-fanout").await;
     let base = api.base_url();
     let client = reqwest::Client::new();
-    let token: Value = client
-        .post(format!(
-            "{base}/tenant/{}/v1/Auth/token-exchange",
-            tenant.id
-        ))
-        .header("X-API-Key", &key.plaintext)
-        .json(&json!({ "userId": "latency-user" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["token"].as_str().unwrap_or_default().to_owned();
+    let token = stack.token(&client, &base, "latency-user").await?;
+    let tenant_id = stack.tenant_id;
     let mut hub = RawHubClient::connect(
-        &hub_ws_url(&base, tenant.id, "clientId=bench"),
+        &hub_ws_url(&base, tenant_id, "clientId=bench"),
         Some(&token),
     )
     .await
@@ -93,14 +58,14 @@ async fn main() -> anyhow::Result<()> {
     // Requests at a steady rate; each remembers when it was sent.
     let sent: Clock = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_SECOND));
-    let url = format!("{base}/tenant/{}/v1/Notifications", tenant.id);
+    let url = format!("{base}/tenant/{tenant_id}/v1/Notifications");
     let mut requests = Vec::with_capacity(REQUESTS);
     for i in 0..REQUESTS {
         tick.tick().await;
         let (client, url, api_key, sent) = (
             client.clone(),
             url.clone(),
-            key.plaintext.clone(),
+            stack.api_key.clone(),
             sent.clone(),
         );
         requests.push(tokio::spawn(async move {
@@ -135,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let missing = REQUESTS - latencies.len();
     let herald = summarize(latencies, Duration::from_secs(1));
-    let pubsub = pubsub_round_trips().await?;
+    let pubsub = pubsub_round_trips(PUBSUB_SAMPLES).await?;
     drop((api, fanout));
 
     println!();
@@ -155,28 +120,4 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  (targets: p50 ≤ 5 ms, p99 ≤ 20 ms)");
     Ok(())
-}
-
-/// PUBLISH → subscriber receives, one message at a time.
-async fn pubsub_round_trips() -> anyhow::Result<herald_benches::Summary> {
-    let client = redis::Client::open(redis_url())?;
-    let mut subscriber = client.get_async_pubsub().await?;
-    subscriber.subscribe("herald-bench:rtt").await?;
-    let mut messages = subscriber.on_message();
-    let mut publisher = client.get_multiplexed_async_connection().await?;
-    let mut samples = Vec::with_capacity(PUBSUB_SAMPLES);
-    for _ in 0..PUBSUB_SAMPLES {
-        let begun = Instant::now();
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg("herald-bench:rtt")
-            .arg("x")
-            .query_async(&mut publisher)
-            .await?;
-        messages
-            .next()
-            .await
-            .ok_or_else(|| anyhow::anyhow!("pub/sub closed"))?;
-        samples.push(begun.elapsed());
-    }
-    Ok(summarize(samples, Duration::from_secs(1)))
 }
