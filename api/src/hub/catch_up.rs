@@ -1,16 +1,17 @@
 //! Catch-up: a client that reconnects with `lastEventAt` first receives, from PostgreSQL, the
-//! `Message` events it missed, then the live ones, with no event lost or repeated at the seam.
+//! `Message` and `ChatMessage` events it missed, then the live ones, with no event lost or
+//! repeated at the seam.
 //!
 //! The connection subscribes to the user's channel *before* querying, and live events queue in
-//! its outbox meanwhile; after the replay those queued events are sent, minus the `Message`
-//! events the replay already carried ([`Seam`]).
+//! its outbox meanwhile; after the replay those queued events are sent, minus the `Message` and
+//! `ChatMessage` events the replay already carried ([`Seam`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use herald_shared::db::catch_up::missed_notifications;
+use herald_shared::db::catch_up::{missed_chat_messages, missed_notifications};
 use herald_shared::events::{EventType, MessagingEvent};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -37,34 +38,38 @@ pub async fn missed_events(
     since: DateTime<Utc>,
 ) -> sqlx::Result<(Vec<Arc<str>>, Seam)> {
     let mut conn = db.acquire().await?;
-    let missed = missed_notifications(
-        &mut conn,
-        user.tenant_id,
-        user.user_id.as_str(),
-        since,
-        REPLAY_LIMIT,
-    )
-    .await?;
+    let (tenant_id, user_id) = (user.tenant_id, user.user_id.as_str());
+    let notifications =
+        missed_notifications(&mut conn, tenant_id, user_id, since, REPLAY_LIMIT).await?;
+    let chat_messages =
+        missed_chat_messages(&mut conn, tenant_id, user_id, since, REPLAY_LIMIT).await?;
     drop(conn);
+    let mut missed: Vec<MessagingEvent> =
+        notifications
+            .iter()
+            .map(|n| MessagingEvent::notification(EventType::Message, n.id, n.created_at))
+            .chain(chat_messages.iter().map(|m| {
+                MessagingEvent::chat(EventType::ChatMessage, m.id, m.chat_id, m.created_at)
+            }))
+            .collect();
+    // Ids are UUIDv7, whose fixed-width text sorts like the number: creation order across both
+    // kinds.
+    missed.sort_by(|a, b| a.id.cmp(&b.id));
+    missed.truncate(usize::try_from(REPLAY_LIMIT).unwrap_or(usize::MAX));
     let records = missed
         .iter()
-        .filter_map(|notification| {
-            let event = MessagingEvent::notification(
-                EventType::Message,
-                notification.id,
-                notification.created_at,
-            );
-            protocol::event_record(event.to_json().as_bytes())
-        })
+        .filter_map(|event| protocol::event_record(event.to_json().as_bytes()))
         .collect();
     let seam = Seam {
-        replayed: missed.iter().map(|notification| notification.id).collect(),
+        replayed: missed
+            .iter()
+            .filter_map(|event| event.id.parse::<Uuid>().ok())
+            .collect(),
         until: Instant::now() + SEAM_WINDOW,
     };
     Ok((records, seam))
 }
 
-/// Drops live `Message` events the replay already delivered.
 pub struct Seam {
     replayed: HashSet<Uuid>,
     until: Instant,
@@ -82,7 +87,8 @@ impl Seam {
         let Ok(head) = serde_json::from_str::<Head>(protocol::event_payload(record)) else {
             return true;
         };
-        let replayed = head.kind.as_deref() == Some("Message")
+        let replayable = matches!(head.kind.as_deref(), Some("Message" | "ChatMessage"));
+        let replayed = replayable
             && head
                 .id
                 .and_then(|id| id.parse::<Uuid>().ok())

@@ -48,3 +48,35 @@ pub async fn missed_notifications(
     .fetch_all(conn)
     .await
 }
+
+/// A chat message to replay as a `ChatMessage` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct MissedChatMessage {
+    pub id: Uuid,
+    pub chat_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Messages sent after `since` in the chats the user is a member of now, oldest first, at most
+/// `limit` of them (deleted ones left out). Each chat's part is a primary-key range.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
+pub async fn missed_chat_messages(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    user_id: &str,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<MissedChatMessage>> {
+    sqlx::query_as(
+        "SELECT g.id, g.chat_id, g.created_at FROM chat_members m \
+         JOIN chat_messages g ON g.tenant_id = m.tenant_id AND g.chat_id = m.chat_id \
+           AND g.id >= $3 AND g.deleted_at IS NULL \
+         WHERE m.tenant_id = $1 AND m.user_id = $2 ORDER BY g.id LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(ids::first_id_after(since))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
