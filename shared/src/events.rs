@@ -20,6 +20,8 @@ pub enum EventType {
     NotificationDeleted,
     /// A chat message was sent. `id` = message id, `parentId` = chat id.
     ChatMessage,
+    /// The message's content changed (its sender edited it).
+    ChatMessageEdited,
     ChatMessageDeleted,
     /// `id` = last read message id, `parentId` = chat id.
     ChatRead,

@@ -261,6 +261,58 @@ impl ChatMessagesApi {
         Ok(Json(message.into()))
     }
 
+    /// Edit a message
+    ///
+    /// For its sender only: replaces the content (same rules as sending) and sets `editedAt`.
+    /// Members' devices get `ChatMessageEdited`.
+    #[oai(
+        path = "/tenant/:tenantId/v1/Chat/:chatId/messages/:messageId",
+        method = "put",
+        operation_id = "editChatMessage"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn edit(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        /// Your tenant id.
+        #[oai(name = "tenantId")]
+        tenant_id: Path<Uuid>,
+        /// The chat id.
+        #[oai(name = "chatId")]
+        chat_id: Path<Uuid>,
+        /// The message id.
+        #[oai(name = "messageId")]
+        message_id: Path<Uuid>,
+        /// Required with an API key: the sender.
+        #[oai(name = "Of-User-Id")]
+        of_user_id: Header<Option<String>>,
+        body: JsonBody<SendMessageRequest>,
+    ) -> ApiResult<Json<ChatMessage>> {
+        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let editor = caller.acting_user(of_user_id.0, OF_USER_ID)?;
+        let content = MessageDraft::from(body.0).validate()?;
+        let mut tx = state.db.begin().await?;
+        chat_access(&mut tx, tenant_id.0, chat_id.0, &Some(editor.clone())).await?;
+        let sender =
+            db::chat_messages::sender_for_update(&mut tx, tenant_id.0, chat_id.0, message_id.0)
+                .await?
+                .ok_or_else(message_not_found)?;
+        require(
+            sender == editor.as_str(),
+            "Only the sender can edit a message.",
+        )?;
+        let edited =
+            db::chat_messages::edit(&mut tx, tenant_id.0, chat_id.0, message_id.0, &content)
+                .await?
+                .ok_or_else(message_not_found)?;
+        let members = db::chats::member_ids(&mut tx, tenant_id.0, chat_id.0).await?;
+        tx.commit().await?;
+        let event = event_for(EventType::ChatMessageEdited, message_id.0, chat_id.0);
+        publish_to_all(&state, tenant_id.0, &members, event).await;
+        Ok(Json(edited.into()))
+    }
+
     /// Delete a message
     ///
     /// For its sender, the chat's owners and admins, and your backend. The message leaves the

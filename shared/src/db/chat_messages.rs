@@ -192,6 +192,33 @@ pub async fn sender_for_update(
     .await
 }
 
+/// Replaces a message's content and stamps `edited_at`; the edited message.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, chat_id = %chat_id, message_id = %id))]
+pub async fn edit(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    chat_id: Uuid,
+    id: Uuid,
+    content: &MessageContent,
+) -> sqlx::Result<Option<ChatMessage>> {
+    let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE chat_messages SET message = $4, html_content = $5, content_type = $6, \
+         metadata = $7, edited_at = now() \
+         WHERE tenant_id = $1 AND chat_id = $2 AND id = $3 AND deleted_at IS NULL \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(tenant_id)
+    .bind(chat_id)
+    .bind(id)
+    .bind(&content.message)
+    .bind(content.html_content.as_deref())
+    .bind(content.content_type.as_str())
+    .bind(Json(&content.metadata))
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
 /// Deletes a message: its content is wiped and it disappears from history, while the row
 /// stays so receipt cursors pointing at it remain meaningful.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, chat_id = %chat_id, message_id = %id))]
