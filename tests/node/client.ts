@@ -1,9 +1,11 @@
-// The end-to-end tests' SignalR client: runs the seed's client code (seed-001.ts, unchanged)
-// with the real @microsoft/signalr package, and reports what happens as JSON lines on stdout
-// for tests/src/signalr.rs to read. Run with `node --import tsx node/client.ts`: the seed is
-// TypeScript (`getNotification(notificationId: string)`), and Node 20 cannot strip types.
+// The end-to-end tests' SignalR client: runs a seed's client code (seed-001.ts or seed-000.ts,
+// unchanged) with the real @microsoft/signalr package, and reports what happens as JSON lines on
+// stdout for tests/src/signalr.rs to read. Run with `node --import tsx node/client.ts`: seed 001
+// is TypeScript (`getNotification(notificationId: string)`), and Node 20 cannot strip types.
 //
 // Environment:
+//   HERALD_SEED           which seed's code runs: `001` (default; notifications) or `000`
+//                         (chat: its handler fetches `Chat/{parentId}/messages/{id}`)
 //   HERALD_URL            the seed's `apiBaseUrl` (a herald-api or herald-hub base URL)
 //   HERALD_TENANT_ID      the seed's `tenantId`
 //   HERALD_TOKEN          the seed's `accessToken` (a user token from token exchange)
@@ -16,6 +18,8 @@
 //   {"kind":"startFailed","statusCode":403,"message":"…"}
 //   {"kind":"event","event":{…}}             every MessagingEvent, in arrival order
 //   {"kind":"notification","notification":{…}}  the seed's displayNotification(…)
+//   {"kind":"fetched","url":"…","status":200,"body":{…}|null}  every fetch of a Herald URL
+//                                            (body: the parsed JSON, null when not JSON)
 //   {"kind":"reconnecting","error":"…"|null} / {"kind":"reconnected"} / {"kind":"closed","error":…}
 import * as signalR from '@microsoft/signalr';
 
@@ -42,6 +46,35 @@ Object.assign(globalThis, {
   accessToken: required('HERALD_TOKEN'),
   displayNotification: (notification: unknown) => emit({ kind: 'notification', notification }),
 });
+
+// Seed 000 fetches without credentials, leaving them to the app's HTTP layer: this is that layer.
+// For Herald URLs it adds the user's bearer token (unless the caller set one) and reports the
+// response; the seed reads a clone, so reporting takes nothing from it. The SignalR client's own
+// requests (negotiate, under …/hub) pass through untouched.
+const { apiBaseUrl, tenantId, accessToken } = globalThis as any;
+const hubUrl = `${apiBaseUrl}/tenant/${tenantId}/v1/hub`;
+const originalFetch = globalThis.fetch;
+globalThis.fetch = async (input: any, init?: any) => {
+  const url: string =
+    typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  if (!url.startsWith(`${apiBaseUrl}/`) || url.startsWith(hubUrl)) {
+    return originalFetch(input, init);
+  }
+  const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+  if (!headers.has('Authorization')) {
+    headers.set('Authorization', `Bearer ${accessToken}`);
+  }
+  const response = await originalFetch(input, { ...init, headers });
+  const text = await response.clone().text();
+  let body: unknown = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  emit({ kind: 'fetched', url, status: response.status, body });
+  return response;
+};
 
 let lastEventAt: string | undefined = process.env.HERALD_LAST_EVENT_AT || undefined;
 const catchUp = process.env.HERALD_CATCH_UP === '1';
@@ -89,4 +122,15 @@ signalR.HubConnectionBuilder.prototype.build = function (this: signalR.HubConnec
   return connection;
 };
 
-await import('./seed-001.ts');
+const seed = process.env.HERALD_SEED || '001';
+if (seed !== '000' && seed !== '001') {
+  throw new Error(`HERALD_SEED must be 000 or 001, not ${seed}`);
+}
+try {
+  await import(`./seed-${seed}.ts`);
+} catch (error) {
+  // Seed 000 awaits connection.start() without catching; the failure is already reported as a
+  // startFailed line.
+  console.error('The seed failed:', error);
+  process.exitCode = 1;
+}

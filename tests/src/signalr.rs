@@ -1,6 +1,7 @@
-//! Real SignalR clients: `node` running `tests/node/client.ts`, which executes the seed's client
-//! code unchanged with the official `@microsoft/signalr` package and reports what happens as
-//! JSON lines (see that file for the line kinds).
+//! Real SignalR clients: `node` running `tests/node/client.ts`, which executes a seed's client
+//! code unchanged (seed 001's by default, or seed 000's chat client) with the official
+//! `@microsoft/signalr` package and reports what happens as JSON lines (see that file for the
+//! line kinds).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,28 @@ use crate::process::log_dir;
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// Whose client code runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Seed {
+    /// Seed 001: on a `Message` event, fetches `Notifications/{id}` and displays it
+    /// (`notification` lines).
+    #[default]
+    Notifications001,
+    /// Seed 000's Quick Start: on every event, fetches `Chat/{parentId}/messages/{id}` (without
+    /// credentials; client.ts adds the bearer token as an app's HTTP layer would), reported as
+    /// `fetched` lines.
+    Chat000,
+}
+
+impl Seed {
+    fn env_value(self) -> &'static str {
+        match self {
+            Self::Notifications001 => "001",
+            Self::Chat000 => "000",
+        }
+    }
+}
+
 /// How a client connects.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -28,6 +51,8 @@ pub struct ClientOptions {
     pub last_event_at: Option<String>,
     /// Reconnect with `?lastEventAt=` the newest event received, as the README recommends.
     pub catch_up: bool,
+    /// Whose client code runs (seed 001 by default).
+    pub seed: Seed,
 }
 
 impl ClientOptions {
@@ -38,6 +63,7 @@ impl ClientOptions {
             token: token.into(),
             last_event_at: None,
             catch_up: false,
+            seed: Seed::default(),
         }
     }
 
@@ -48,6 +74,12 @@ impl ClientOptions {
 
     pub fn catch_up(mut self) -> Self {
         self.catch_up = true;
+        self
+    }
+
+    /// Runs `seed`'s client code instead of seed 001's.
+    pub fn seed(mut self, seed: Seed) -> Self {
+        self.seed = seed;
         self
     }
 }
@@ -104,6 +136,7 @@ impl SignalRClient {
             .env("HERALD_TENANT_ID", options.tenant_id.to_string())
             .env("HERALD_TOKEN", &options.token)
             .env("HERALD_CATCH_UP", if options.catch_up { "1" } else { "0" })
+            .env("HERALD_SEED", options.seed.env_value())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -134,13 +167,25 @@ impl SignalRClient {
     /// The next line of `kind` (lines of other kinds are kept for later), or `None` after
     /// `timeout`.
     pub async fn next_of(&mut self, kind: &str, timeout: Duration) -> Option<Value> {
-        if let Some(index) = self.backlog.iter().position(|line| line["kind"] == kind) {
+        self.next_matching(kind, |_| true, timeout).await
+    }
+
+    /// The next line of `kind` for which `matches` holds (every other line is kept for later,
+    /// in order), or `None` after `timeout`.
+    pub async fn next_matching(
+        &mut self,
+        kind: &str,
+        matches: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Option<Value> {
+        let wanted = |line: &Value| line["kind"] == kind && matches(line);
+        if let Some(index) = self.backlog.iter().position(wanted) {
             return self.backlog.remove(index);
         }
         tokio::time::timeout(timeout, async {
             loop {
                 let line = self.read_line().await?;
-                if line["kind"] == kind {
+                if wanted(&line) {
                     return Some(line);
                 }
                 self.backlog.push_back(line);
@@ -149,6 +194,24 @@ impl SignalRClient {
         .await
         .ok()
         .flatten()
+    }
+
+    /// The next line of `kind` for which `matches` holds; panics (with the client's log) if
+    /// none comes in time.
+    pub async fn expect_matching(
+        &mut self,
+        kind: &str,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        match self.next_matching(kind, matches, PATIENCE).await {
+            Some(line) => line,
+            None => panic!(
+                "no {kind:?} line ({what}) within {PATIENCE:?}; lines so far: {:?}\n{}",
+                self.backlog,
+                self.logs()
+            ),
+        }
     }
 
     /// The next line of `kind`; panics (with the client's log) if none comes in time.
@@ -173,6 +236,42 @@ impl SignalRClient {
         self.next_of("event", timeout)
             .await
             .map(|mut line| line["event"].take())
+    }
+
+    /// The next event for which `matches` holds (other events are kept for later); panics if
+    /// none comes in time. `what` describes it in the failure message.
+    pub async fn expect_event_where(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        self.expect_matching("event", what, |line| matches(&line["event"]))
+            .await["event"]
+            .take()
+    }
+
+    /// The next event for which `matches` holds, or `None` after `timeout` (to show that no
+    /// such event arrives).
+    pub async fn next_event_where(
+        &mut self,
+        matches: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Option<Value> {
+        self.next_matching("event", |line| matches(&line["event"]), timeout)
+            .await
+            .map(|mut line| line["event"].take())
+    }
+
+    /// The next response the seed's own code fetched from Herald (a `fetched` line:
+    /// `{url, status, body}`) whose URL ends with `url_suffix`; panics if none comes in time.
+    pub async fn expect_fetched(&mut self, url_suffix: &str) -> Value {
+        let what = format!("a fetch of …{url_suffix}");
+        self.expect_matching("fetched", &what, |line| {
+            line["url"]
+                .as_str()
+                .is_some_and(|url| url.ends_with(url_suffix))
+        })
+        .await
     }
 
     /// The next notification the seed's handler fetched and displayed.
