@@ -285,6 +285,7 @@ impl ChatApi {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let actor = actor(&caller, of_user_id.0)?;
         let mut tx = state.db.begin().await?;
+        db::chats::lock_for_delete(&mut tx, tenant_id.0, chat_id.0).await?;
         let access = chat_access(&mut tx, tenant_id.0, chat_id.0, &actor).await?;
         require(
             access.role.is_none_or(|role| role == MemberRole::Owner),

@@ -307,6 +307,21 @@ pub async fn update(
     Ok(())
 }
 
+/// Locks the chat row for deletion. Taken before [`access`]'s key-share lock, so two
+/// concurrent deletes queue up instead of deadlocking on upgrading their shared locks.
+pub async fn lock_for_delete(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    chat_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1 FROM chats WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+        .bind(tenant_id)
+        .bind(chat_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(())
+}
+
 /// Deletes a chat with its members, messages and receipts; returns who its members were.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, chat_id = %chat_id))]
 pub async fn delete(
