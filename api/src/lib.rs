@@ -16,6 +16,7 @@ pub mod health;
 pub mod hub;
 pub mod idempotency;
 pub mod implied_tenant;
+mod listener;
 pub mod notifications;
 pub mod paging;
 pub mod path_names;
@@ -32,7 +33,6 @@ use anyhow::Context;
 use herald_shared::auth::JwtKeys;
 use herald_shared::config::{ApiConfig, HttpConfig};
 use herald_shared::{db, redis_conn};
-use poem::listener::TcpAcceptor;
 use poem::middleware::{CatchPanic, Tracing};
 use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server, get};
@@ -40,6 +40,7 @@ use poem_openapi::OpenApiService;
 
 use crate::error::{Problem, problem_response, render_errors};
 use crate::hub::Hub;
+use crate::listener::NoDelayAcceptor;
 use crate::state::AppState;
 
 /// Every `#[OpenApi]` resource, combined into one document.
@@ -124,7 +125,7 @@ pub fn routes(state: AppState, hub: Hub) -> impl poem::Endpoint {
 
 /// A bound, ready-to-run API server.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: NoDelayAcceptor,
     local_addr: SocketAddr,
     state: AppState,
     hub: Hub,
@@ -178,19 +179,19 @@ pub(crate) async fn connect_state(config: ApiConfig) -> anyhow::Result<AppState>
 }
 
 /// Binds `HERALD_HOST:PORT`.
-pub(crate) fn bind(config: &HttpConfig) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
+pub(crate) fn bind(config: &HttpConfig) -> anyhow::Result<(NoDelayAcceptor, SocketAddr)> {
     let addr = SocketAddr::new(config.host, config.port);
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("cannot listen on {addr} (PORT / HERALD_HOST)"))?;
     listener.set_nonblocking(true)?;
     let local_addr = listener.local_addr()?;
-    Ok((TcpAcceptor::from_std(listener)?, local_addr))
+    Ok((NoDelayAcceptor::from_std(listener)?, local_addr))
 }
 
 /// Serves `app` until SIGTERM or ctrl-c. Then: stop accepting, tell every hub client to
 /// reconnect elsewhere, let in-flight requests finish and the goodbyes go out (bounded).
 pub(crate) async fn serve(
-    acceptor: TcpAcceptor,
+    acceptor: NoDelayAcceptor,
     app: impl Endpoint + 'static,
     hub: &Hub,
     shutdown_timeout: Duration,

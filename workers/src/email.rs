@@ -10,6 +10,7 @@ use herald_shared::db::email_deliveries;
 use herald_shared::domain::{Notification, html};
 use herald_shared::jobs::SendEmail;
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::runtime::Deps;
@@ -46,10 +47,16 @@ impl Mailer {
         let transport = match &config.email.smtp_url {
             // `smtp://user:pass@host:587?tls=required`, `smtps://host`: lettre reads TLS mode and
             // credentials from the URL; the transport pools connections.
+            // lettre keeps at most `max_size` idle connections (10 by default) and opens,
+            // then QUITs, one more for every send beyond that: keep one per concurrent job.
             Some(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .context("SMTP_URL is not a usable SMTP URL")?
                     .timeout(Some(SMTP_TIMEOUT))
+                    .pool_config(
+                        PoolConfig::new()
+                            .max_size(u32::try_from(config.concurrency).unwrap_or(u32::MAX)),
+                    )
                     .build(),
             ),
             None if config.environment.is_development() => {
@@ -109,14 +116,19 @@ pub async fn send_email(
     deps: Data<Deps>,
     mailer: Data<Arc<Mailer>>,
 ) -> Result<(), BoxDynError> {
-    let mut conn = deps.db.acquire().await?;
     // Claimed and committed before SMTP is contacted: a second run finds nothing to do.
-    let Some(attempt) =
+    let claimed = {
+        let mut conn = deps.db.acquire().await?;
         email_deliveries::claim(&mut conn, job.tenant_id, job.notification_id).await?
-    else {
+    };
+    let Some(attempt) = claimed else {
         return Ok(());
     };
+    // No database connection is held during the SMTP exchange: jobs waiting on the mail
+    // server would otherwise cap the worker at the pool's size (HERALD_DB_MAX_CONNECTIONS),
+    // whatever its concurrency.
     let outcome = mailer.send(&attempt.email, &attempt.notification).await;
+    let mut conn = deps.db.acquire().await?;
     let max_attempts = deps.config.email_max_attempts;
     match outcome {
         Ok(()) => {

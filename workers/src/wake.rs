@@ -3,9 +3,11 @@
 //! apalis-redis workers find new jobs by polling; its built-in interval strategy can leave an
 //! idle worker asleep until the next heartbeat (STACK.md, apalis-redis trap 1). Herald's
 //! producers publish a nudge on the queue's wake channel after every push
-//! (`herald_shared::jobs`); [`WakeStrategy`] polls on each nudge, and on a short interval as a
-//! fallback (lost nudges, and scheduled jobs becoming due).
+//! (`herald_shared::jobs`); [`WakeStrategy`] polls on each nudge (and once more just after it),
+//! and on a short interval as a fallback (lost nudges, and scheduled jobs becoming due).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -14,23 +16,42 @@ use apalis::prelude::{PollSnapshot, PollStrategy};
 use futures::StreamExt;
 use herald_shared::jobs::Queue;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::time::Sleep;
 
 /// How often an idle worker polls without a nudge. Bounds the delay of a scheduled job past
 /// its due second, and of a job whose nudge was lost.
 const FALLBACK_POLL: Duration = Duration::from_millis(100);
 
-/// Poll on a nudge or on the fallback tick, whichever comes first.
+/// A second look this long after a nudge, longer than a fetch's round trip.
+///
+/// apalis fetches whenever its worker is polled and no fetch is in flight; the strategy can
+/// only wake the worker. A nudge that arrives while a fetch is in flight wakes nothing new,
+/// and that fetch may have run in Redis just before the job was pushed: it comes back empty
+/// and the job would wait for the fallback poll (up to 100 ms). The second look fetches again.
+const RECHECK_AFTER_NUDGE: Duration = Duration::from_millis(5);
+
+/// Poll on a nudge (and once more shortly after it) or on the fallback tick.
 pub struct WakeStrategy {
     nudges: UnboundedReceiver<()>,
     tick: tokio::time::Interval,
+    recheck: Option<Pin<Box<Sleep>>>,
 }
 
 impl PollStrategy for WakeStrategy {
     fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
         let mut fired = false;
-        // Drain everything ready, so a burst of nudges costs one poll, and both sources stay
+        // Drain everything ready, so a burst of nudges costs one poll, and every source stays
         // registered with the waker.
         while let Poll::Ready(Some(())) = self.nudges.poll_recv(cx) {
+            fired = true;
+            if self.recheck.is_none() {
+                self.recheck = Some(Box::pin(tokio::time::sleep(RECHECK_AFTER_NUDGE)));
+            }
+        }
+        if let Some(recheck) = self.recheck.as_mut()
+            && recheck.as_mut().poll(cx).is_ready()
+        {
+            self.recheck = None;
             fired = true;
         }
         while self.tick.poll_tick(cx).is_ready() {
@@ -63,7 +84,11 @@ impl Wakers {
             .push((queue, sender));
         let mut tick = tokio::time::interval(FALLBACK_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        WakeStrategy { nudges, tick }
+        WakeStrategy {
+            nudges,
+            tick,
+            recheck: None,
+        }
     }
 
     fn wake(&self, queue: Queue) {
@@ -94,7 +119,7 @@ impl Wakers {
     }
 
     async fn relay(&self, url: &str, channels: &[(String, Queue)]) -> redis::RedisResult<()> {
-        let client = redis::Client::open(url)?;
+        let client = herald_shared::redis_conn::client(url)?;
         let mut pubsub = client.get_async_pubsub().await?;
         for (channel, _) in channels {
             pubsub.subscribe(channel).await?;

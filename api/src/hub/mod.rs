@@ -59,8 +59,8 @@ impl Hub {
     /// Starts the node's Redis pub/sub task. It connects (and reconnects) in the background:
     /// until it is subscribed, new connections wait in their handshake.
     pub fn start(config: &ApiConfig) -> anyhow::Result<Self> {
-        let client =
-            redis::Client::open(config.redis.url.as_str()).context("REDIS_URL is invalid")?;
+        let client = herald_shared::redis_conn::client(config.redis.url.as_str())
+            .context("REDIS_URL is invalid")?;
         let (registry, commands) = Registry::new(config.hub.max_queued_events);
         tokio::spawn(pubsub::run(client, registry.clone(), commands));
         Ok(Self(Arc::new(Inner {

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use herald_shared::config::ApiConfig;
-use poem::listener::TcpAcceptor;
 use poem::{EndpointExt, Route, get};
 
 use super::Hub;
@@ -14,7 +13,7 @@ use crate::{bind, connect_state, health, serve};
 
 /// A bound, ready-to-run hub node.
 pub struct HubNode {
-    acceptor: TcpAcceptor,
+    acceptor: crate::listener::NoDelayAcceptor,
     local_addr: SocketAddr,
     state: AppState,
     hub: Hub,
