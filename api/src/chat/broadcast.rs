@@ -143,7 +143,7 @@ impl ChatBroadcastApi {
             cursor: 0,
         };
         if broadcast.total_targets <= INLINE_TARGETS {
-            send_inline(&state, &job).await?;
+            send_inline(&state, &job).await;
         } else if let Err(error) = state.queues.chat_fan_out(job).await {
             // Safe in PostgreSQL: the scheduler's sweep queues it later (SPEC §6).
             tracing::warn!(%error, broadcast_id = %broadcast.id, "could not queue chat broadcast; the scheduler will");
@@ -189,20 +189,29 @@ impl ChatBroadcastApi {
     }
 }
 
-/// Sends every chunk of a small broadcast now. A failure after the first commit leaves the
-/// broadcast unfinished, and the scheduler's sweep completes it.
-async fn send_inline(state: &AppState, job: &ChatFanOut) -> ApiResult<()> {
+/// Sends every chunk of a small broadcast now. The broadcast is already accepted: a failure
+/// (a lost connection, a deadlock with a concurrent broadcast into the same chats) leaves it
+/// unfinished for the scheduler's sweep to complete, and the response reports where it stands.
+async fn send_inline(state: &AppState, job: &ChatFanOut) {
     let mut redis = state.redis.clone();
     let prefix = &state.config.redis.prefix;
-    while let Some(chunk) = chat_fanout::write_chunk(
-        &state.db,
-        job.tenant_id,
-        job.broadcast_id,
-        None,
-        i64::from(INLINE_TARGETS),
-    )
-    .await?
-    {
+    loop {
+        let written = chat_fanout::write_chunk(
+            &state.db,
+            job.tenant_id,
+            job.broadcast_id,
+            None,
+            i64::from(INLINE_TARGETS),
+        )
+        .await;
+        let chunk = match written {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, broadcast_id = %job.broadcast_id, "chat broadcast left for the sweep");
+                return;
+            }
+        };
         if let Err(error) =
             chat_fanout::publish_chunk(&state.db, &mut redis, prefix, job.tenant_id, &chunk.written)
                 .await
@@ -210,10 +219,9 @@ async fn send_inline(state: &AppState, job: &ChatFanOut) -> ApiResult<()> {
             tracing::warn!(%error, "could not publish chat broadcast events");
         }
         if chunk.finished {
-            break;
+            return;
         }
     }
-    Ok(())
 }
 
 fn location(tenant_id: Uuid, id: Uuid) -> String {
