@@ -10,8 +10,9 @@ use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::db::chat_broadcasts::{self, ChatBroadcastStatus, Chunk, Written};
+use crate::db::chat_broadcasts::{self, Chunk, Written};
 use crate::db::chats;
+use crate::domain::chat::ChatBroadcastStatus;
 use crate::events::{self, EventType, MessagingEvent};
 
 /// Writes the next chunk of a broadcast in one transaction. `None` when there is nothing to do:

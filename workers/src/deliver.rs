@@ -5,7 +5,7 @@ use std::time::Duration;
 use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
 use herald_shared::db;
-use herald_shared::domain::{Notification, NotificationStatus, UserId};
+use herald_shared::domain::{Notification, NotificationStatus};
 use herald_shared::events::{self, EventType, MessagingEvent};
 use herald_shared::jobs::{Deliver, SendEmail};
 
@@ -21,7 +21,6 @@ pub async fn deliver(job: Deliver, deps: Data<Deps>) -> Result<(), BoxDynError> 
     let Some(notification) = mark_sent(&deps, &job).await? else {
         return Ok(());
     };
-    let user = UserId::parse(notification.user_id.clone())?;
     let event =
         MessagingEvent::notification(EventType::Message, notification.id, notification.created_at);
     let mut redis = deps.redis.clone();
@@ -29,7 +28,7 @@ pub async fn deliver(job: Deliver, deps: Data<Deps>) -> Result<(), BoxDynError> 
         &mut redis,
         deps.queues.prefix(),
         job.tenant_id,
-        &[(&user, event)],
+        &[(notification.user_id.as_str(), event)],
     )
     .await?;
     if notification.email.is_some() {

@@ -2,7 +2,6 @@
 
 use apalis::prelude::{BoxDynError, Data};
 use herald_shared::db::{self, fanout};
-use herald_shared::domain::UserId;
 use herald_shared::domain::broadcast::BroadcastStatus;
 use herald_shared::events::{self, EventType, MessagingEvent};
 use herald_shared::jobs::{FanOut, SendEmail};
@@ -48,18 +47,11 @@ pub async fn fan_out(job: FanOut, deps: Data<Deps>) -> Result<(), BoxDynError> {
             })
             .await?;
     }
-    let users: Vec<UserId> = written
+    let messages: Vec<(&str, MessagingEvent)> = written
         .iter()
-        .map(|d| UserId::parse(d.user_id.clone()))
-        .collect::<Result<_, _>>()?;
-    let messages: Vec<(&UserId, MessagingEvent)> = written
-        .iter()
-        .zip(&users)
-        .map(|(d, user)| {
-            (
-                user,
-                MessagingEvent::notification(EventType::Message, d.id, d.created_at),
-            )
+        .map(|d| {
+            let event = MessagingEvent::notification(EventType::Message, d.id, d.created_at);
+            (d.user_id.as_str(), event)
         })
         .collect();
     let mut redis = deps.redis.clone();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use herald_shared::db::chat_broadcasts::{self, ChatBroadcastStatus};
+use herald_shared::db::chat_broadcasts;
 use herald_shared::db::chats::ChatView;
 use herald_shared::domain::chat::{self as domain, ChatBroadcastDraft, ChatDraft, MessageDraft};
 use poem_openapi::{Enum, Object};
@@ -356,6 +356,7 @@ impl From<ChatBroadcastRequest> for ChatBroadcastDraft {
 
 /// `Queued` → `Sending` → `Completed`.
 #[derive(Enum, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(remote = "domain::ChatBroadcastStatus")]
 pub enum ChatBroadcastState {
     Queued,
     Sending,
@@ -380,11 +381,7 @@ impl From<chat_broadcasts::ChatBroadcast> for ChatBroadcast {
     fn from(b: chat_broadcasts::ChatBroadcast) -> Self {
         Self {
             id: b.id,
-            status: match b.status {
-                ChatBroadcastStatus::Queued => ChatBroadcastState::Queued,
-                ChatBroadcastStatus::Sending => ChatBroadcastState::Sending,
-                ChatBroadcastStatus::Completed => ChatBroadcastState::Completed,
-            },
+            status: b.status.into(),
             total_targets: i64::from(b.total_targets),
             sent: i64::from(b.sent),
             created_at: b.created_at,

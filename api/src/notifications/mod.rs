@@ -425,10 +425,8 @@ impl NotificationsApi {
         let notification = changeable(&mut tx, &caller, id.0).await?;
         db::notifications::delete(&mut tx, tenant_id.0, id.0).await?;
         tx.commit().await?;
-        let user =
-            domain::UserId::parse(notification.user_id).map_err(|e| ApiError::internal(&e))?;
         let event = MessagingEvent::notification(EventType::NotificationDeleted, id.0, Utc::now());
-        publish_after_commit(&state, tenant_id.0, &[(&user, event)]).await;
+        publish_after_commit(&state, tenant_id.0, &[(notification.user_id, event)]).await;
         Ok(Deleted::NoContent)
     }
 
@@ -564,12 +562,13 @@ async fn set_read(
     } else {
         (EventType::NotificationUnread, Utc::now())
     };
-    let user =
-        domain::UserId::parse(updated.user_id.clone()).map_err(|e| ApiError::internal(&e))?;
     publish_after_commit(
         state,
         caller.tenant_id(),
-        &[(&user, MessagingEvent::notification(kind, id, at))],
+        &[(
+            updated.user_id.as_str(),
+            MessagingEvent::notification(kind, id, at),
+        )],
     )
     .await;
     Ok(updated.into())

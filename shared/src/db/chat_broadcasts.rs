@@ -13,33 +13,10 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::domain::chat::{ContentType, MemberRole, MessageContent, NewChatBroadcast, direct_key};
+use crate::domain::chat::{
+    ChatBroadcastStatus, ContentType, MemberRole, MessageContent, NewChatBroadcast, direct_key,
+};
 use crate::domain::ids;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChatBroadcastStatus {
-    Queued,
-    Sending,
-    Completed,
-}
-
-impl ChatBroadcastStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "Queued",
-            Self::Sending => "Sending",
-            Self::Completed => "Completed",
-        }
-    }
-
-    fn parse(value: &str) -> Self {
-        match value {
-            "Sending" => Self::Sending,
-            "Completed" => Self::Completed,
-            _ => Self::Queued,
-        }
-    }
-}
 
 /// A stored chat broadcast.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +63,7 @@ impl From<Row> for ChatBroadcast {
                 content_type: row.content_type.parse().unwrap_or(ContentType::Text),
                 metadata: row.metadata.0,
             },
-            status: ChatBroadcastStatus::parse(&row.status),
+            status: row.status.parse().unwrap_or(ChatBroadcastStatus::Queued),
             total_targets: row.total_targets,
             sent: row.sent,
             cursor: row.cursor,

@@ -31,6 +31,11 @@ text_enum!(
     ContentType { Text, Html }
 );
 
+text_enum!(
+    /// Where a chat broadcast is: `Queued` → `Sending` → `Completed`.
+    ChatBroadcastStatus { Queued, Sending, Completed }
+);
+
 impl MemberRole {
     pub fn manages_members(self) -> bool {
         matches!(self, Self::Owner | Self::Admin)
