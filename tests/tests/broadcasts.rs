@@ -142,6 +142,50 @@ async fn killing_the_fanout_worker_mid_broadcast_loses_and_duplicates_nothing() 
     assert_eq!(rows_of(&app, &id).await, (10_000, 10_000));
 }
 
+/// A recipient renamed mid-broadcast onto an id the fan-out has not reached yet already holds
+/// the broadcast's notification under the new id: the chunk that reaches it must not write a
+/// second one (the fan-out's careful path, taken only when a chunk's range holds such a row).
+#[tokio::test]
+async fn a_recipient_renamed_mid_broadcast_gets_it_once() {
+    let app = TestApp::spawn().await;
+    let small_chunks = ("HERALD_FANOUT_CHUNK_SIZE", "250");
+    let mut fanout = app.start("herald-fanout", &[small_chunks]).await;
+    let created = broadcast(&app, template(json!({ "userIds": users(10_000) }))).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // user-00000 is in the first chunk; stop the fan-out after it, before the last one.
+    while rows_of(&app, &id).await.0 == 0 {
+        assert!(Instant::now() < deadline, "fan-out never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    fanout.kill();
+    assert!(rows_of(&app, &id).await.0 < 10_000, "too fast to interrupt");
+    let (status, renamed) = app
+        .backend_call(
+            &app.tenant,
+            Method::PUT,
+            "Notifications/users/user-00000/update-id",
+            Some(json!({ "newUserId": "user-99999" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["updated"]["notifications"], 1, "{renamed}");
+
+    let _fanout = app.start("herald-fanout", &[small_chunks]).await;
+    let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
+    let done = wait_for_status(&app, &id, "Completed", Duration::from_secs(60)).await;
+    assert_eq!(done["delivered"], 10_000);
+    assert_eq!(rows_of(&app, &id).await, (10_000, 10_000));
+    let renamed_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE broadcast_id = $1::uuid AND user_id = 'user-99999'",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(renamed_rows, 1);
+}
+
 #[tokio::test]
 async fn a_cancelled_scheduled_broadcast_creates_nothing() {
     let app = TestApp::spawn().await;

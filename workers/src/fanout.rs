@@ -32,7 +32,7 @@ pub async fn fan_out(job: FanOut, deps: Data<Deps>) -> Result<(), BoxDynError> {
     let mut recipients = fanout::next_chunk(&mut tx, &broadcast, &cursor, chunk_size + 1).await?;
     let finished = recipients.len() as i64 <= chunk_size;
     recipients.truncate(chunk_size as usize);
-    let written = fanout::insert_chunk(&mut tx, &broadcast, &recipients).await?;
+    let written = fanout::insert_chunk(&mut tx, &broadcast, &cursor, &recipients).await?;
     let next_cursor = recipients.last().map_or(cursor, |r| r.user_id.clone());
     fanout::advance(&mut tx, &broadcast, &next_cursor, written.len(), finished).await?;
     tx.commit().await?;
