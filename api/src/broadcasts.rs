@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use herald_shared::db::{self, broadcasts::Broadcast, idempotency, schedules::ScheduleKind};
+use herald_shared::db::broadcasts::{Broadcast, RowLock};
+use herald_shared::db::{self, idempotency, schedules::ScheduleKind};
 use herald_shared::domain::broadcast::{Audience, BroadcastDraft, BroadcastStatus};
 use herald_shared::jobs::FanOut;
 use poem::web::Data;
@@ -252,11 +253,7 @@ impl BroadcastsApi {
             .await?;
         }
         tx.commit().await?;
-        let job = FanOut {
-            tenant_id: tenant_id.0,
-            broadcast_id: dto.id,
-            cursor: None,
-        };
+        let job = FanOut::start(tenant_id.0, dto.id);
         // A failed enqueue is not the client's problem: the scheduler's sweep picks up broadcasts
         // that make no progress.
         let queued = match start_at {
@@ -289,7 +286,7 @@ impl BroadcastsApi {
     ) -> ApiResult<Json<BroadcastDto>> {
         auth.0.in_tenant(tenant_id.0)?;
         let mut conn = state.db.acquire().await?;
-        let broadcast = db::broadcasts::get(&mut conn, tenant_id.0, id.0, false)
+        let broadcast = db::broadcasts::get(&mut conn, tenant_id.0, id.0, RowLock::None)
             .await?
             .ok_or_else(not_found)?;
         Ok(Json(broadcast.into()))
@@ -350,8 +347,9 @@ impl BroadcastsApi {
     ) -> ApiResult<Json<BroadcastDto>> {
         auth.0.in_tenant(tenant_id.0)?;
         let mut tx = state.db.begin().await?;
-        // Locking the row waits for a chunk in progress, so no chunk starts after this.
-        let broadcast = db::broadcasts::get(&mut tx, tenant_id.0, id.0, true)
+        // Locking the row waits for the chunks in progress (they hold its key-share lock), and
+        // every chunk after this finds the broadcast cancelled.
+        let broadcast = db::broadcasts::get(&mut tx, tenant_id.0, id.0, RowLock::Update)
             .await?
             .ok_or_else(not_found)?;
         let broadcast = match broadcast.status {

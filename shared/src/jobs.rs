@@ -23,12 +23,38 @@ pub struct Deliver {
     pub notification_id: Uuid,
 }
 
-/// Fan out the next chunk of a broadcast, after `cursor` (the last user id done).
+/// Fan out a broadcast. Without a `lane`, start it: split the audience into lanes and queue
+/// each lane's first chunk. With one, write that lane's next chunk after `cursor` (the last user
+/// id done).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FanOut {
     pub tenant_id: Uuid,
     pub broadcast_id: Uuid,
+    /// Absent in jobs queued before lanes existed: they decode as starts, which find the
+    /// broadcast already fanning out and leave it to its lanes (resumed by the sweep).
+    #[serde(default)]
+    pub lane: Option<i16>,
     pub cursor: Option<String>,
+}
+
+impl FanOut {
+    pub fn start(tenant_id: Uuid, broadcast_id: Uuid) -> Self {
+        Self {
+            tenant_id,
+            broadcast_id,
+            lane: None,
+            cursor: None,
+        }
+    }
+
+    pub fn chunk(tenant_id: Uuid, broadcast_id: Uuid, lane: i16, cursor: String) -> Self {
+        Self {
+            tenant_id,
+            broadcast_id,
+            lane: Some(lane),
+            cursor: Some(cursor),
+        }
+    }
 }
 
 /// Send the next chunk of a chat broadcast, after target position `cursor`.

@@ -3,6 +3,7 @@
 //! in parallel and see exactly what a client would.
 
 pub mod audience;
+pub mod broadcasts;
 pub mod chat;
 pub mod database;
 pub mod events;

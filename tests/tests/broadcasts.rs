@@ -3,73 +3,19 @@
 use std::time::{Duration, Instant};
 
 use herald_tests::TestApp;
+use herald_tests::broadcasts::{broadcast, rows_of, template, users, wait_for_status};
 use herald_tests::process::free_port;
 use herald_tests::redis_server::RedisServer;
 use herald_tests::smtp::{SmtpBehaviour, SmtpServer};
 use herald_tests::test_app::json_body;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Fast ticks and sweeps, so recovery shows within seconds.
 const FAST_SCHEDULER: [(&str, &str); 2] = [
     ("HERALD_SCHEDULER_CRON", "* * * * * *"),
     ("HERALD_SWEEP_AFTER_SECS", "1"),
 ];
-
-async fn broadcast(app: &TestApp, body: Value) -> Value {
-    let response = app
-        .as_backend(&app.tenant, Method::POST, "Broadcasts")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = json_body(response).await;
-    assert_eq!(status, 202, "{body}");
-    body
-}
-
-async fn wait_for_status(app: &TestApp, id: &str, status: &str, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let response = app
-            .as_backend(&app.tenant, Method::GET, &format!("Broadcasts/{id}"))
-            .send()
-            .await
-            .unwrap();
-        let body = json_body(response).await;
-        if body["status"] == status {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not {status} after {timeout:?}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn rows_of(app: &TestApp, broadcast_id: &str) -> (i64, i64) {
-    sqlx::query_as(
-        "SELECT count(*), count(DISTINCT user_id) FROM notifications WHERE broadcast_id = $1::uuid",
-    )
-    .bind(broadcast_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap()
-}
-
-fn users(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("user-{i:05}")).collect()
-}
-
-fn template(extra: Value) -> Value {
-    let mut body = json!({ "subject": "Maintenance tonight", "message": "We will be down at 2 AM.", "type": "SystemAnnouncement" });
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    body
-}
 
 #[tokio::test]
 async fn a_broadcast_to_ten_thousand_users_gives_each_exactly_one_notification() {

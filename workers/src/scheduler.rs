@@ -60,25 +60,10 @@ async fn queue_due(deps: &Deps) -> Result<(), BoxDynError> {
                     )
                     .await
             }
-            (_, true) => {
-                deps.queues
-                    .fan_out(FanOut {
-                        tenant_id,
-                        broadcast_id: target,
-                        cursor: None,
-                    })
-                    .await
-            }
+            (_, true) => deps.queues.fan_out(FanOut::start(tenant_id, target)).await,
             (_, false) => {
                 deps.queues
-                    .fan_out_at(
-                        FanOut {
-                            tenant_id,
-                            broadcast_id: target,
-                            cursor: None,
-                        },
-                        schedule.due_at,
-                    )
+                    .fan_out_at(FanOut::start(tenant_id, target), schedule.due_at)
                     .await
             }
         };
@@ -123,14 +108,17 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
         })
         .collect();
     deps.queues.send_emails(email_jobs).await?;
-    for (tenant_id, broadcast_id, cursor) in &broadcasts {
-        deps.queues
-            .fan_out(FanOut {
-                tenant_id: *tenant_id,
-                broadcast_id: *broadcast_id,
-                cursor: cursor.clone(),
-            })
-            .await?;
+    for stalled in &broadcasts {
+        let job = match (stalled.lane, &stalled.cursor) {
+            (Some(lane), Some(cursor)) => FanOut::chunk(
+                stalled.tenant_id,
+                stalled.broadcast_id,
+                lane,
+                cursor.clone(),
+            ),
+            _ => FanOut::start(stalled.tenant_id, stalled.broadcast_id),
+        };
+        deps.queues.fan_out(job).await?;
     }
     for (tenant_id, broadcast_id, cursor) in &chat_broadcasts {
         deps.queues

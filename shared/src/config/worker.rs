@@ -17,6 +17,9 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// `HERALD_FANOUT_CHUNK_SIZE`: recipients per fan-out job (one insert statement each).
     pub fanout_chunk_size: i64,
+    /// `HERALD_FANOUT_LANES`: how many ranges of a large audience are fanned out side by side
+    /// (each chunk still one insert; a lane is never shorter than a chunk).
+    pub fanout_lanes: i64,
     /// `HERALD_EMAIL_MAX_ATTEMPTS`: attempts before an email fails for good.
     pub email_max_attempts: i32,
     /// `HERALD_EMAIL_BACKOFF_BASE_MS`: delay before the second attempt; doubles after each.
@@ -46,6 +49,10 @@ impl WorkerConfig {
         if !(1..=50_000).contains(&fanout_chunk_size) {
             env.error("HERALD_FANOUT_CHUNK_SIZE", "must be between 1 and 50000");
         }
+        let fanout_lanes: i64 = env.parsed("HERALD_FANOUT_LANES", 4, "a number of lanes (1-64)");
+        if !(1..=64).contains(&fanout_lanes) {
+            env.error("HERALD_FANOUT_LANES", "must be between 1 and 64");
+        }
         let email_max_attempts: i32 = env.parsed(
             "HERALD_EMAIL_MAX_ATTEMPTS",
             5,
@@ -71,6 +78,7 @@ impl WorkerConfig {
             health_port: env.optional("PORT", "a TCP port number (0-65535)"),
             concurrency,
             fanout_chunk_size,
+            fanout_lanes,
             email_max_attempts,
             email_backoff_base_ms: env.parsed(
                 "HERALD_EMAIL_BACKOFF_BASE_MS",

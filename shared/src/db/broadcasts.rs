@@ -10,7 +10,7 @@ use crate::domain::Priority;
 use crate::domain::broadcast::{Audience, BroadcastStatus, NewBroadcast, Template};
 
 pub(crate) const COLUMNS: &str = "tenant_id, id, status, audience, topic_ids, subject, message, html_content, \
-     summary, type, priority, metadata, send_email, scheduled_for, cursor, total_recipients, delivered, \
+     summary, type, priority, metadata, send_email, scheduled_for, total_recipients, delivered, \
      (SELECT count(*) FILTER (WHERE state = 'Sent') FROM email_deliveries e \
         WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int AS emailed, \
      (SELECT count(*) FILTER (WHERE state = 'Failed') FROM email_deliveries e \
@@ -28,7 +28,6 @@ pub struct Broadcast {
     pub template: Template,
     pub send_email: bool,
     pub scheduled_for: Option<DateTime<Utc>>,
-    pub cursor: Option<String>,
     pub total_recipients: Option<i32>,
     pub delivered: i32,
     pub emailed: i32,
@@ -57,7 +56,6 @@ pub(crate) struct Row {
     metadata: sqlx::types::Json<BTreeMap<String, String>>,
     send_email: bool,
     scheduled_for: Option<DateTime<Utc>>,
-    cursor: Option<String>,
     total_recipients: Option<i32>,
     delivered: i32,
     emailed: i32,
@@ -93,7 +91,6 @@ impl TryFrom<Row> for Broadcast {
             },
             send_email: row.send_email,
             scheduled_for: row.scheduled_for,
-            cursor: row.cursor,
             total_recipients: row.total_recipients,
             delivered: row.delivered,
             emailed: row.emailed,
@@ -161,14 +158,29 @@ pub async fn insert(
     row.try_into()
 }
 
-/// One broadcast; `lock` takes the row lock the fan-out and cancellation serialize on.
+/// How `get` locks the broadcast row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowLock {
+    None,
+    /// What a fan-out chunk holds: chunks of different lanes run side by side (and still update
+    /// the row's progress), while cancellation waits for them to commit.
+    KeyShare,
+    /// Cancellation and the start of a fan-out: waits for every chunk in flight.
+    Update,
+}
+
+/// One broadcast, locked as `lock` says.
 pub async fn get(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
-    lock: bool,
+    lock: RowLock,
 ) -> sqlx::Result<Option<Broadcast>> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
+    let lock = match lock {
+        RowLock::None => "",
+        RowLock::KeyShare => " FOR KEY SHARE",
+        RowLock::Update => " FOR UPDATE",
+    };
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM broadcasts WHERE tenant_id = $1 AND id = $2{lock}"
     )))

@@ -1,15 +1,16 @@
 //! Broadcast fan-out: resolving recipients by keyset and writing their inbox rows in bulk.
 //!
-//! Each chunk is one transaction: the broadcast row is locked, the next recipients after the
-//! stored cursor are resolved, their notifications are inserted in ONE statement (duplicates
-//! skipped by the `(tenant_id, broadcast_id, user_id)` unique index) and the cursor advances.
-//! A job that runs twice finds the cursor moved and does nothing; a worker killed mid-chunk
-//! rolls back and the chunk is redone whole.
+//! A broadcast starts by splitting its audience into lanes (`db::broadcast_lanes`): ranges of
+//! user ids fanned out side by side. Each chunk of a lane is one transaction: the lane row is
+//! locked, the next recipients after its cursor are resolved, their notifications are inserted
+//! in ONE statement (the `(tenant_id, broadcast_id, user_id)` unique index makes a second row
+//! impossible) and the cursor advances. A job that runs twice finds the cursor moved and does
+//! nothing; a worker killed mid-chunk rolls back and the chunk is redone whole.
 
 use chrono::{DateTime, Utc};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, PgConnection, Postgres, QueryBuilder};
+use sqlx::{Arguments, PgConnection};
 use uuid::Uuid;
 
 use crate::db::broadcasts::Broadcast;
@@ -36,27 +37,29 @@ pub struct Delivered {
 const EMAIL: &str = "CASE WHEN $3 AND r.email IS NOT NULL AND r.email_enabled AND NOT ($4 = ANY (r.email_opt_out)) \
      THEN r.email END AS email";
 
-/// The next `limit` recipients after `cursor` (user ids in order).
+/// The next `limit` recipients after `cursor`, up to `upper_bound` (user ids in order).
 #[tracing::instrument(skip_all, fields(broadcast_id = %broadcast.id))]
 pub async fn next_chunk(
     conn: &mut PgConnection,
     broadcast: &Broadcast,
     cursor: &str,
+    upper_bound: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<ChunkRecipient>> {
     let sql = match broadcast.audience.as_str() {
         // Every profile: the email columns are right there, no join needed.
         "AllUsers" => format!(
             "SELECT r.user_id, {EMAIL} FROM recipients r WHERE r.tenant_id = $1 AND $2::uuid IS NOT NULL \
-             AND r.user_id > $5 ORDER BY r.user_id LIMIT $6"
+             AND r.user_id > $5 AND ($8::text IS NULL OR r.user_id <= $8) ORDER BY r.user_id LIMIT $6"
         ),
         audience => {
             let ids = if audience == "Users" {
                 "SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
-                 AND user_id > $5 ORDER BY user_id LIMIT $6"
+                 AND user_id > $5 AND ($8::text IS NULL OR user_id <= $8) ORDER BY user_id LIMIT $6"
             } else {
                 "SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
-                 AND topic_id = ANY ($7) AND user_id > $5 ORDER BY user_id LIMIT $6"
+                 AND topic_id = ANY ($7) AND user_id > $5 AND ($8::text IS NULL OR user_id <= $8) \
+                 ORDER BY user_id LIMIT $6"
             };
             format!(
                 "SELECT a.user_id, {EMAIL} FROM ({ids}) AS a \
@@ -72,28 +75,65 @@ pub async fn next_chunk(
         .bind(cursor)
         .bind(limit)
         .bind(&broadcast.topic_ids)
+        .bind(upper_bound)
         .fetch_all(conn)
         .await
 }
 
-/// How many recipients the audience has now (progress reporting).
-pub async fn audience_size(conn: &mut PgConnection, broadcast: &Broadcast) -> sqlx::Result<i64> {
-    let sql = match broadcast.audience.as_str() {
+/// The audience's user ids, unordered ($1 tenant, $2 broadcast, $3 topic ids).
+fn audience_ids(audience: &str) -> &'static str {
+    match audience {
         "Users" => {
-            "SELECT count(*) FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2"
+            "SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
+             AND $3::uuid[] IS NOT NULL"
         }
         "Topics" => {
-            "SELECT count(DISTINCT user_id) FROM topic_subscriptions WHERE tenant_id = $1 \
-                     AND topic_id = ANY ($3) AND $2::uuid IS NOT NULL"
+            "SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
+             AND topic_id = ANY ($3) AND $2::uuid IS NOT NULL"
         }
-        _ => "SELECT count(*) FROM recipients WHERE tenant_id = $1 AND $2::uuid IS NOT NULL",
-    };
-    sqlx::query_scalar(sql)
-        .bind(broadcast.tenant_id)
-        .bind(broadcast.id)
-        .bind(&broadcast.topic_ids)
-        .fetch_one(conn)
-        .await
+        _ => {
+            "SELECT user_id FROM recipients WHERE tenant_id = $1 AND $2::uuid IS NOT NULL \
+             AND $3::uuid[] IS NOT NULL"
+        }
+    }
+}
+
+/// How many recipients the audience has now (progress reporting).
+pub async fn audience_size(conn: &mut PgConnection, broadcast: &Broadcast) -> sqlx::Result<i64> {
+    let ids = audience_ids(&broadcast.audience);
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM ({ids}) AS a"
+    )))
+    .bind(broadcast.tenant_id)
+    .bind(broadcast.id)
+    .bind(&broadcast.topic_ids)
+    .fetch_one(conn)
+    .await
+}
+
+/// The user ids that split an audience of `total` into `lanes` ranges of equal size: every
+/// `total / lanes`-th id in order (one scan of the audience, like counting it).
+pub async fn lane_bounds(
+    conn: &mut PgConnection,
+    broadcast: &Broadcast,
+    total: i64,
+    lanes: i64,
+) -> sqlx::Result<Vec<String>> {
+    if lanes <= 1 || total <= 1 {
+        return Ok(Vec::new());
+    }
+    let ids = audience_ids(&broadcast.audience);
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT user_id FROM (SELECT user_id, row_number() OVER (ORDER BY user_id) AS n FROM ({ids}) AS a) AS o \
+         WHERE n % $4 = 0 ORDER BY user_id LIMIT $5"
+    )))
+    .bind(broadcast.tenant_id)
+    .bind(broadcast.id)
+    .bind(&broadcast.topic_ids)
+    .bind((total + lanes - 1) / lanes)
+    .bind(lanes - 1)
+    .fetch_all(conn)
+    .await
 }
 
 /// Marks the broadcast as fanning out, recording the audience size once.
@@ -222,28 +262,37 @@ fn row_arguments(broadcast: &Broadcast, rows: &[Delivered]) -> Result<PgArgument
     Ok(arguments)
 }
 
-/// Records a chunk's progress; `finished` completes the broadcast.
-pub async fn advance(
+/// Adds a chunk's rows to the broadcast's progress; after a lane's last chunk, completes the
+/// broadcast if no lane is left.
+///
+/// Lanes finishing at the same moment cannot both miss each other: each first updates the
+/// broadcast row, which waits for the other's commit, and only then looks at the lanes in a new
+/// statement, which sees that commit.
+pub async fn record_progress(
     conn: &mut PgConnection,
     broadcast: &Broadcast,
-    cursor: &str,
     written: usize,
-    finished: bool,
+    lane_done: bool,
 ) -> sqlx::Result<()> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE broadcasts SET cursor = ");
-    query
-        .push_bind(cursor.to_owned())
-        .push(", delivered = delivered + ")
-        .push_bind(i32::try_from(written).unwrap_or(i32::MAX))
-        .push(", updated_at = now()");
-    if finished {
-        query.push(", status = 'Completed', completed_at = now()");
+    sqlx::query(
+        "UPDATE broadcasts SET delivered = delivered + $3, updated_at = now() \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(broadcast.tenant_id)
+    .bind(broadcast.id)
+    .bind(i32::try_from(written).unwrap_or(i32::MAX))
+    .execute(&mut *conn)
+    .await?;
+    if lane_done {
+        sqlx::query(
+            "UPDATE broadcasts SET status = 'Completed', completed_at = now() \
+             WHERE tenant_id = $1 AND id = $2 AND status = 'FanningOut' AND NOT EXISTS ( \
+                 SELECT FROM broadcast_lanes WHERE tenant_id = $1 AND broadcast_id = $2 AND NOT done)",
+        )
+        .bind(broadcast.tenant_id)
+        .bind(broadcast.id)
+        .execute(conn)
+        .await?;
     }
-    query
-        .push(" WHERE tenant_id = ")
-        .push_bind(broadcast.tenant_id)
-        .push(" AND id = ")
-        .push_bind(broadcast.id);
-    query.build().execute(conn).await?;
     Ok(())
 }

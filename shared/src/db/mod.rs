@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod api_keys;
+pub mod broadcast_lanes;
 pub mod broadcasts;
 pub mod catch_up;
 pub mod chat_broadcasts;

@@ -94,17 +94,31 @@ pub async fn abandon_interrupted_sends(
     .rows_affected())
 }
 
+/// Where a stalled broadcast resumes: an unfinished lane at its cursor, or (no lanes yet) its start.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StalledBroadcast {
+    pub tenant_id: Uuid,
+    pub broadcast_id: Uuid,
+    pub lane: Option<i16>,
+    pub cursor: Option<String>,
+}
+
 /// Broadcasts queued or fanning out with no progress; their clock restarts as for emails.
+/// Skips broadcasts whose chunks are being written (they hold the row's key-share lock).
 pub async fn stalled_broadcasts(
     conn: &mut PgConnection,
     older_than_secs: i64,
     limit: i64,
-) -> sqlx::Result<Vec<(Uuid, Uuid, Option<String>)>> {
+) -> sqlx::Result<Vec<StalledBroadcast>> {
     sqlx::query_as(
-        "UPDATE broadcasts SET updated_at = now() WHERE (tenant_id, id) IN ( \
-             SELECT tenant_id, id FROM broadcasts WHERE status IN ('Queued', 'FanningOut') \
-             AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING tenant_id, id, cursor",
+        "WITH stalled AS ( \
+             UPDATE broadcasts SET updated_at = now() WHERE (tenant_id, id) IN ( \
+                 SELECT tenant_id, id FROM broadcasts WHERE status IN ('Queued', 'FanningOut') \
+                 AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED) \
+             RETURNING tenant_id, id) \
+         SELECT s.tenant_id, s.id AS broadcast_id, l.lane, l.cursor FROM stalled s \
+         LEFT JOIN broadcast_lanes l ON l.tenant_id = s.tenant_id AND l.broadcast_id = s.id AND NOT l.done",
     )
     .bind(older_than_secs as f64)
     .bind(limit)
