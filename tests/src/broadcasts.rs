@@ -67,3 +67,39 @@ pub fn template(extra: Value) -> Value {
         .extend(extra.as_object().unwrap().clone());
     body
 }
+
+/// Waits (30 s at most) until the broadcast has written inbox rows, including one for `user`
+/// when given; returns how many rows it has then.
+pub async fn wait_for_first_rows(app: &TestApp, id: &str, user: Option<&str>) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (written, for_user): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE $2::text IS NULL OR user_id = $2) \
+             FROM notifications WHERE broadcast_id = $1::uuid",
+        )
+        .bind(id)
+        .bind(user)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if for_user > 0 {
+            return written;
+        }
+        assert!(Instant::now() < deadline, "fan-out never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `POST /Broadcasts/{id}/cancel`; asserts it answers 200 with the broadcast `Cancelled`.
+pub async fn cancel(app: &TestApp, id: &str) -> Value {
+    let (status, cancelled) = app
+        .backend_call(
+            &app.tenant,
+            Method::POST,
+            &format!("Broadcasts/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!((status, &cancelled["status"]), (200, &json!("Cancelled")));
+    cancelled
+}

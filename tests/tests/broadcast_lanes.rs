@@ -1,12 +1,12 @@
 //! Lanes: a large broadcast's audience split at user-id boundaries and fanned out side by side,
 //! by one worker's concurrent jobs or by several `herald-fanout` processes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald_tests::TestApp;
-use herald_tests::broadcasts::{broadcast, rows_of, template, users, wait_for_status};
-use herald_tests::test_app::json_body;
-use reqwest::Method;
+use herald_tests::broadcasts::{
+    broadcast, cancel, rows_of, template, users, wait_for_first_rows, wait_for_status,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -125,23 +125,8 @@ async fn cancelling_mid_fan_out_stops_every_lane() {
         .await;
     let created = broadcast(&app, template(json!({ "allUsers": true }))).await;
     let id = created["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while rows_of(&app, id).await.0 == 0 {
-        assert!(Instant::now() < deadline, "fan-out never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let cancel = app
-        .as_backend(
-            &app.tenant,
-            Method::POST,
-            &format!("Broadcasts/{id}/cancel"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cancel.status(), 200);
-    let cancelled = json_body(cancel).await;
-    assert_eq!(cancelled["status"], "Cancelled", "{cancelled}");
+    wait_for_first_rows(&app, id, None).await;
+    cancel(&app, id).await;
     // Chunks in flight finished before the cancel answered; none is written after it.
     let (at_cancel, _) = rows_of(&app, id).await;
     assert!(at_cancel < 40_000, "too fast to interrupt");

@@ -1,9 +1,11 @@
 //! Broadcasts, scheduling and recovery, against the real workers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald_tests::TestApp;
-use herald_tests::broadcasts::{broadcast, rows_of, template, users, wait_for_status};
+use herald_tests::broadcasts::{
+    broadcast, cancel, rows_of, template, users, wait_for_first_rows, wait_for_status,
+};
 use herald_tests::process::free_port;
 use herald_tests::redis_server::RedisServer;
 use herald_tests::smtp::{SmtpBehaviour, SmtpServer};
@@ -65,21 +67,13 @@ async fn killing_the_fanout_worker_mid_broadcast_loses_and_duplicates_nothing() 
     let created = broadcast(&app, template(json!({ "userIds": users(10_000) }))).await;
     let id = created["id"].as_str().unwrap().to_owned();
     // Kill it (no chance to clean up) once some but not all chunks are written.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (written, _) = rows_of(&app, &id).await;
-        if written > 0 {
-            assert!(
-                written < 10_000,
-                "too fast to interrupt; use smaller chunks"
-            );
-            fanout.kill();
-            break;
-        }
-        assert!(Instant::now() < deadline, "fan-out never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_first_rows(&app, &id, None).await;
+    fanout.kill();
     let (at_kill, _) = rows_of(&app, &id).await;
+    assert!(
+        at_kill < 10_000,
+        "too fast to interrupt; use smaller chunks"
+    );
     // A new worker (and the scheduler's sweep, for a job lost with the dead worker) finish it.
     let _fanout = app.start("herald-fanout", &[small_chunks]).await;
     let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
@@ -98,12 +92,8 @@ async fn a_recipient_renamed_mid_broadcast_gets_it_once() {
     let mut fanout = app.start("herald-fanout", &[small_chunks]).await;
     let created = broadcast(&app, template(json!({ "userIds": users(10_000) }))).await;
     let id = created["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // user-00000 is in the first chunk; stop the fan-out after it, before the last one.
-    while rows_of(&app, &id).await.0 == 0 {
-        assert!(Instant::now() < deadline, "fan-out never started");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Stop the fan-out once user-00000 has it (the first chunk of the first lane).
+    wait_for_first_rows(&app, &id, Some("user-00000")).await;
     fanout.kill();
     assert!(rows_of(&app, &id).await.0 < 10_000, "too fast to interrupt");
     let (status, renamed) = app
@@ -145,16 +135,7 @@ async fn a_cancelled_scheduled_broadcast_creates_nothing() {
     .await;
     assert_eq!(created["status"], "Scheduled");
     let id = created["id"].as_str().unwrap();
-    let cancel = app
-        .as_backend(
-            &app.tenant,
-            Method::POST,
-            &format!("Broadcasts/{id}/cancel"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(json_body(cancel).await["status"], "Cancelled");
+    cancel(&app, id).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(rows_of(&app, id).await, (0, 0));
     let still = app
