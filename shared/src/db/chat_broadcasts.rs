@@ -211,6 +211,16 @@ pub async fn send_chunk(
     let mut chat_ids = direct_chats(conn, broadcast, &peers).await?;
     // The sender may have left a group since the request: only chats they still belong to.
     chat_ids.extend(joined(conn, tenant_id, &broadcast.sender_id, &groups).await?);
+    // Two broadcasts writing into the same chats at once update their `last_activity_at`: taking
+    // the rows' locks in id order first makes the second wait for the first instead of
+    // deadlocking with it.
+    sqlx::query(
+        "SELECT FROM chats WHERE tenant_id = $1 AND id = ANY ($2) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(&chat_ids)
+    .execute(&mut *conn)
+    .await?;
     let message_ids: Vec<Uuid> = chat_ids.iter().map(|_| ids::new_id().0).collect();
     let created_at: Vec<DateTime<Utc>> =
         message_ids.iter().map(|id| ids::created_at(*id)).collect();
@@ -274,7 +284,14 @@ async fn direct_chats(
     }
     let tenant_id = broadcast.tenant_id;
     let sender = broadcast.sender_id.as_str();
-    let keys: Vec<String> = peers.iter().map(|peer| direct_key(sender, peer)).collect();
+    // Keys in order: concurrent inserts of the same keys then wait for each other in one
+    // order and cannot deadlock.
+    let mut peer_of: Vec<(String, &str)> = peers
+        .iter()
+        .map(|peer| (direct_key(sender, peer), peer.as_str()))
+        .collect();
+    peer_of.sort_unstable();
+    let keys: Vec<&str> = peer_of.iter().map(|(key, _)| key.as_str()).collect();
     let new_ids: Vec<Uuid> = peers.iter().map(|_| ids::new_id().0).collect();
     let created: Vec<(Uuid, String)> = sqlx::query_as(
         "INSERT INTO chats (tenant_id, id, type, direct_key, created_by, created_at, updated_at, \
@@ -291,10 +308,9 @@ async fn direct_chats(
     .fetch_all(&mut *conn)
     .await?;
     if !created.is_empty() {
-        let peer_of: HashMap<&str, &str> = keys
+        let peer_of: HashMap<&str, &str> = peer_of
             .iter()
-            .map(String::as_str)
-            .zip(peers.iter().map(String::as_str))
+            .map(|(key, peer)| (key.as_str(), *peer))
             .collect();
         let (chats, members): (Vec<Uuid>, Vec<&str>) = created
             .iter()
