@@ -795,6 +795,34 @@ async fn scheduled_notifications_wait_unseen_and_can_be_cancelled() {
         .unwrap();
     assert_eq!(too_late.status(), 409);
 
+    // alice sees only what reached her; her totals leave the cancelled one out, whatever the
+    // filter, while the backend's listing of her counts both.
+    let another = app
+        .notify(&app.tenant, "alice", json!({ "scheduledFor": when }))
+        .await;
+    assert_eq!(another["status"], "Scheduled");
+    for (query, total) in [
+        ("Notifications", 1),
+        ("Notifications?status=Cancelled", 0),
+        ("Notifications?status=Scheduled", 0),
+        ("Notifications?unreadOnly=true", 1),
+        (
+            "Notifications?type=SystemAnnouncement&pageSize=1&pageNumber=2",
+            1,
+        ),
+    ] {
+        let (status, page) = get(&app, &token, query).await;
+        assert_eq!(
+            (status, &page["totalCount"]),
+            (200, &json!(total)),
+            "{query}: {page}"
+        );
+    }
+    let (_, everything) = app
+        .backend_call(&app.tenant, Method::GET, "Notifications?userId=alice", None)
+        .await;
+    assert_eq!(everything["totalCount"], 3, "{everything}");
+
     let by_user = app
         .as_user(
             &app.tenant,
