@@ -11,7 +11,7 @@ use herald_tests::redis_server::RedisServer;
 use herald_tests::smtp::{SmtpBehaviour, SmtpServer};
 use herald_tests::test_app::json_body;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Fast ticks and sweeps, so recovery shows within seconds.
 const FAST_SCHEDULER: [(&str, &str); 2] = [
@@ -305,6 +305,31 @@ async fn broadcast_requests_are_validated_and_idempotent() {
         .unwrap();
     let page = json_body(page).await;
     assert_eq!(page["data"][0]["id"], first["id"]);
+    // Keyset pages, newest first, each broadcast once.
+    let second = broadcast(&app, template(json!({ "userIds": ["b"] }))).await;
+    let third = broadcast(&app, template(json!({ "userIds": ["c"] }))).await;
+    let (mut seen, mut query) = (Vec::new(), "Broadcasts?pageSize=1".to_owned());
+    loop {
+        let (status, page) = app
+            .backend_call(&app.tenant, Method::GET, &query, None)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["id"].clone()),
+        );
+        match page["nextBefore"].as_str() {
+            Some(next) => query = format!("Broadcasts?pageSize=1&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [&third["id"], &second["id"], &first["id"]].map(Value::clone)
+    );
     let token = app.token_for(&app.tenant, "a").await;
     let as_user = app
         .as_user(&app.tenant, &token, Method::GET, "Broadcasts")

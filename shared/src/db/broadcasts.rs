@@ -198,9 +198,15 @@ pub async fn list(
     before: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<Broadcast>> {
+    // The keyset condition only when there is one: a generic plan keeps `$2 IS NULL OR id < $2`
+    // as a filter, and each page would scan every newer broadcast again.
+    let before_clause = if before.is_some() {
+        " AND id < $2"
+    } else {
+        " AND $2::uuid IS NULL"
+    };
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM broadcasts WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) \
-         ORDER BY id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM broadcasts WHERE tenant_id = $1{before_clause} ORDER BY id DESC LIMIT $3"
     )))
     .bind(tenant_id)
     .bind(before)
