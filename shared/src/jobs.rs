@@ -24,17 +24,23 @@ pub struct Deliver {
 }
 
 /// Fan out a broadcast. Without a `lane`, start it: split the audience into lanes and queue
-/// each lane's first chunk. With one, write that lane's next chunk after `cursor` (the last user
-/// id done).
+/// each lane's first chunk. With one, write that lane's next chunk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FanOut {
     pub tenant_id: Uuid,
     pub broadcast_id: Uuid,
-    /// Absent in jobs queued before lanes existed: they decode as starts, which find the
-    /// broadcast already fanning out and leave it to its lanes (resumed by the sweep).
+    /// Absent in jobs queued before lanes existed (their `cursor` field is ignored): they decode
+    /// as starts, which find the broadcast already fanning out and leave it to its lanes
+    /// (resumed by the sweep).
     #[serde(default)]
-    pub lane: Option<i16>,
-    pub cursor: Option<String>,
+    pub lane: Option<LanePosition>,
+}
+
+/// Where a lane's next chunk starts: after `cursor`, the last user id done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LanePosition {
+    pub lane: i16,
+    pub cursor: String,
 }
 
 impl FanOut {
@@ -43,7 +49,6 @@ impl FanOut {
             tenant_id,
             broadcast_id,
             lane: None,
-            cursor: None,
         }
     }
 
@@ -51,8 +56,7 @@ impl FanOut {
         Self {
             tenant_id,
             broadcast_id,
-            lane: Some(lane),
-            cursor: Some(cursor),
+            lane: Some(LanePosition { lane, cursor }),
         }
     }
 }
@@ -186,12 +190,24 @@ impl Queues {
         Ok(())
     }
 
+    /// Several fan-out jobs in one round trip (a broadcast's lanes).
+    pub async fn fan_outs(&self, jobs: Vec<FanOut>) -> Result<(), JobError> {
+        self.push_all(Queue::FanOut, jobs).await
+    }
+
     pub async fn send_emails(&self, jobs: Vec<SendEmail>) -> Result<(), JobError> {
+        self.push_all(Queue::Email, jobs).await
+    }
+
+    async fn push_all<T, Kind>(&self, queue: Queue, jobs: Vec<T>) -> Result<(), JobError>
+    where
+        RedisStorage<T>: TaskSink<T, Kind, Error = apalis_redis::Error>,
+    {
         if jobs.is_empty() {
             return Ok(());
         }
-        self.storage(Queue::Email).push_bulk(jobs).await?;
-        self.nudge(Queue::Email).await;
+        self.storage(queue).push_bulk(jobs).await?;
+        self.nudge(queue).await;
         Ok(())
     }
 

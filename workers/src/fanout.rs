@@ -6,14 +6,14 @@ use herald_shared::db::broadcasts::RowLock;
 use herald_shared::db::{self, broadcast_lanes, fanout};
 use herald_shared::domain::broadcast::BroadcastStatus;
 use herald_shared::events::{self, EventType, MessagingEvent};
-use herald_shared::jobs::{FanOut, SendEmail};
+use herald_shared::jobs::{FanOut, LanePosition, SendEmail};
 
 use crate::runtime::Deps;
 
 pub async fn fan_out(job: FanOut, deps: Data<Deps>) -> Result<(), BoxDynError> {
     match job.lane {
-        None => start(job, &deps).await,
-        Some(lane) => write_chunk(job, lane, &deps).await,
+        None => start(&job, &deps).await,
+        Some(ref position) => write_chunk(&job, position, &deps).await,
     }
 }
 
@@ -24,7 +24,7 @@ fn lane_count(total: i64, chunk_size: i64, configured: i64) -> i64 {
 }
 
 /// Splits the audience into lanes and queues each lane's first chunk.
-async fn start(job: FanOut, deps: &Deps) -> Result<(), BoxDynError> {
+async fn start(job: &FanOut, deps: &Deps) -> Result<(), BoxDynError> {
     let mut tx = deps.db.begin().await?;
     let Some(broadcast) =
         db::broadcasts::get(&mut tx, job.tenant_id, job.broadcast_id, RowLock::Update).await?
@@ -47,21 +47,21 @@ async fn start(job: FanOut, deps: &Deps) -> Result<(), BoxDynError> {
     fanout::start(&mut tx, &broadcast, total).await?;
     tx.commit().await?;
     tracing::debug!(broadcast_id = %job.broadcast_id, total, lanes = lanes.len(), "fan-out started");
-    for lane in lanes {
-        deps.queues
-            .fan_out(FanOut::chunk(
-                job.tenant_id,
-                job.broadcast_id,
-                lane.lane,
-                lane.cursor,
-            ))
-            .await?;
-    }
+    let jobs = lanes
+        .into_iter()
+        .map(|lane| FanOut::chunk(job.tenant_id, job.broadcast_id, lane.lane, lane.cursor))
+        .collect();
+    deps.queues.fan_outs(jobs).await?;
     Ok(())
 }
 
 /// Writes the lane's next chunk, queues the one after it, then publishes and emails.
-async fn write_chunk(job: FanOut, lane: i16, deps: &Deps) -> Result<(), BoxDynError> {
+async fn write_chunk(
+    job: &FanOut,
+    position: &LanePosition,
+    deps: &Deps,
+) -> Result<(), BoxDynError> {
+    let lane = position.lane;
     let started = std::time::Instant::now();
     let chunk_size = deps.config.fanout_chunk_size;
     let mut tx = deps.db.begin().await?;
@@ -78,7 +78,7 @@ async fn write_chunk(job: FanOut, lane: i16, deps: &Deps) -> Result<(), BoxDynEr
     };
     // A stale copy of a job whose chunk was already written: the cursor moves with every chunk,
     // so only the job carrying the lane's current cursor may proceed.
-    if state.done || job.cursor.as_deref() != Some(state.cursor.as_str()) {
+    if state.done || position.cursor != state.cursor {
         return Ok(());
     }
     // One recipient more than the chunk tells whether another chunk follows, so the last chunk

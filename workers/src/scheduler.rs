@@ -108,18 +108,18 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
         })
         .collect();
     deps.queues.send_emails(email_jobs).await?;
-    for stalled in &broadcasts {
-        let job = match (stalled.lane, &stalled.cursor) {
-            (Some(lane), Some(cursor)) => FanOut::chunk(
-                stalled.tenant_id,
-                stalled.broadcast_id,
-                lane,
-                cursor.clone(),
-            ),
+    let fan_outs: Vec<FanOut> = broadcasts
+        .into_iter()
+        .map(|stalled| match (stalled.lane, stalled.cursor) {
+            (Some(lane), Some(cursor)) => {
+                FanOut::chunk(stalled.tenant_id, stalled.broadcast_id, lane, cursor)
+            }
             _ => FanOut::start(stalled.tenant_id, stalled.broadcast_id),
-        };
-        deps.queues.fan_out(job).await?;
-    }
+        })
+        .collect();
+    // Counted in jobs: a stalled broadcast resumes each of its unfinished lanes.
+    let broadcast_jobs = fan_outs.len();
+    deps.queues.fan_outs(fan_outs).await?;
     for (tenant_id, broadcast_id, cursor) in &chat_broadcasts {
         deps.queues
             .chat_fan_out(ChatFanOut {
@@ -130,12 +130,12 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
             .await?;
     }
     let vacuumed = vacuum_finished_jobs(deps).await?;
-    let swept = notifications.len() + emails.len() + broadcasts.len() + chat_broadcasts.len();
+    let swept = notifications.len() + emails.len() + broadcast_jobs + chat_broadcasts.len();
     if swept > 0 || abandoned > 0 {
         tracing::info!(
             notifications = notifications.len(),
             emails = emails.len(),
-            broadcasts = broadcasts.len(),
+            broadcast_jobs,
             chat_broadcasts = chat_broadcasts.len(),
             abandoned,
             purged,
