@@ -141,6 +141,21 @@ impl TestApp {
         page
     }
 
+    /// `PUT /Chat/{chat}/read` with `body` as `user` (`Of-User-Id`); panics unless 200. Returns
+    /// the read state.
+    pub async fn mark_read(&self, user: &str, chat_id: &str, body: Value) -> Value {
+        let (status, read) = self
+            .chat_call(
+                &of(user),
+                Method::PUT,
+                &format!("Chat/{chat_id}/read"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 200, "{read}");
+        read
+    }
+
     /// `GET /Chat/{chat}` by `actor`; panics unless 200.
     pub async fn get_chat(&self, actor: &Actor, chat_id: &str) -> Value {
         let (status, chat) = self

@@ -67,15 +67,9 @@ async fn unread_counts_and_receipts_follow_what_each_member_fetched_and_read() {
     assert_eq!(receipt(&app, &chat, m3, "carol").await["status"], "Sent");
     assert_eq!(unread(&app, "bob", &chat).await, 3, "delivered is not read");
 
-    let (status, read) = app
-        .chat_call(
-            &of("bob"),
-            Method::PUT,
-            &format!("Chat/{chat}/read"),
-            Some(json!({ "upToMessageId": m3 })),
-        )
+    let read = app
+        .mark_read("bob", &chat, json!({ "upToMessageId": m3 }))
         .await;
-    assert_eq!(status, 200, "{read}");
     assert_eq!(
         read,
         json!({ "chatId": chat, "lastReadMessageId": m3, "unreadCount": 0 })
@@ -89,15 +83,9 @@ async fn unread_counts_and_receipts_follow_what_each_member_fetched_and_read() {
     );
 
     // Carol reads only up to m1, without fetching: read implies delivered.
-    let (status, read) = app
-        .chat_call(
-            &of("carol"),
-            Method::PUT,
-            &format!("Chat/{chat}/read"),
-            Some(json!({ "upToMessageId": m1 })),
-        )
+    let read = app
+        .mark_read("carol", &chat, json!({ "upToMessageId": m1 }))
         .await;
-    assert_eq!(status, 200, "{read}");
     assert_eq!(
         (
             read["lastReadMessageId"].as_str(),
@@ -112,15 +100,9 @@ async fn unread_counts_and_receipts_follow_what_each_member_fetched_and_read() {
     assert_eq!(receipt(&app, &chat, m3, "carol").await["status"], "Sent");
 
     // Receipts never move backwards.
-    let (status, read) = app
-        .chat_call(
-            &of("bob"),
-            Method::PUT,
-            &format!("Chat/{chat}/read"),
-            Some(json!({ "upToMessageId": m1 })),
-        )
+    let read = app
+        .mark_read("bob", &chat, json!({ "upToMessageId": m1 }))
         .await;
-    assert_eq!(status, 200, "{read}");
     assert_eq!(
         (
             read["lastReadMessageId"].as_str(),
@@ -749,15 +731,7 @@ async fn reading_without_a_message_id_reads_up_to_the_newest() {
     let chat = app.create_group("alice", &["bob"]).await;
     let ids = send_many(&app, &chat, "alice", "m", 3).await;
     assert_eq!(unread(&app, "bob", &chat).await, 3);
-    let (status, read) = app
-        .chat_call(
-            &of("bob"),
-            Method::PUT,
-            &format!("Chat/{chat}/read"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(status, 200, "{read}");
+    let read = app.mark_read("bob", &chat, json!({})).await;
     assert_eq!(
         read,
         json!({ "chatId": chat, "lastReadMessageId": ids[2], "unreadCount": 0 })
