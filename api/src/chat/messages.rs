@@ -2,7 +2,10 @@
 
 use chrono::{Duration, Utc};
 use herald_shared::db::{self, idempotency};
-use herald_shared::domain::chat::{HistoryCursor, MemberRole, MessageDraft};
+use herald_shared::domain::UserId;
+use herald_shared::domain::chat::{
+    ChatMessage as StoredMessage, HistoryCursor, MemberRole, MessageDraft,
+};
 use herald_shared::events::{EventType, MessagingEvent};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -242,10 +245,7 @@ impl ChatMessagesApi {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let actor = actor(&caller, of_user_id.0)?;
         let mut tx = state.db.begin().await?;
-        chat_access(&mut tx, tenant_id.0, chat_id.0, &actor).await?;
-        let message = db::chat_messages::get(&mut tx, tenant_id.0, chat_id.0, message_id.0)
-            .await?
-            .ok_or_else(message_not_found)?;
+        let message = member_message(&mut tx, tenant_id.0, chat_id.0, message_id.0, &actor).await?;
         if let Some(user) = &actor {
             db::chat_receipts::advance(
                 &mut tx,
@@ -449,10 +449,7 @@ impl ChatMessagesApi {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let actor = actor(&caller, of_user_id.0)?;
         let mut tx = state.db.begin().await?;
-        chat_access(&mut tx, tenant_id.0, chat_id.0, &actor).await?;
-        let message = db::chat_messages::get(&mut tx, tenant_id.0, chat_id.0, message_id.0)
-            .await?
-            .ok_or_else(message_not_found)?;
+        let message = member_message(&mut tx, tenant_id.0, chat_id.0, message_id.0, &actor).await?;
         let receipts = db::chat_receipts::message_info(
             &mut tx,
             tenant_id.0,
@@ -566,6 +563,21 @@ fn location(tenant_id: Uuid, message: &ChatMessage) -> String {
         "/tenant/{tenant_id}/v1/Chat/{}/messages/{}",
         message.chat_id, message.id
     )
+}
+
+/// A message of the chat, for a member of it (or the tenant); 404 otherwise, as for a message
+/// that does not exist or was deleted.
+async fn member_message(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    chat_id: Uuid,
+    message_id: Uuid,
+    actor: &Option<UserId>,
+) -> ApiResult<StoredMessage> {
+    chat_access(conn, tenant_id, chat_id, actor).await?;
+    db::chat_messages::get(conn, tenant_id, chat_id, message_id)
+        .await?
+        .ok_or_else(message_not_found)
 }
 
 fn message_not_found() -> ApiError {
