@@ -6,10 +6,16 @@
 //! Idle workers would otherwise notice a new job only at their next poll; after each push the
 //! producer publishes a one-byte nudge on the queue's wake channel, which workers subscribe to
 //! (see `herald_workers::wake`), so a job starts within a millisecond or two.
+//!
+//! Every job carries a task id derived from the work it names ([`WorkItem::task_id`]).
+//! apalis-redis stores a task with `HSETNX` on its id, so pushing a job whose copy still waits
+//! (or runs) adds nothing: the sweep can re-queue everything that looks stalled each tick and
+//! Redis still holds one job per unit of work, however long a backlog lasts. Once a job has
+//! finished and the sweep's vacuum removed it, the same id can be queued again.
 
 use std::time::{Duration, SystemTime};
 
-use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis::prelude::{Task, TaskBuilder, TaskId, TaskSink};
 use apalis_redis::{Config, RedisStorage};
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
@@ -74,6 +80,56 @@ pub struct ChatFanOut {
 pub struct SendEmail {
     pub tenant_id: Uuid,
     pub notification_id: Uuid,
+}
+
+/// A job naming one unit of work, so the same work always gets the same task id.
+pub trait WorkItem {
+    fn task_id(&self) -> String;
+}
+
+impl WorkItem for Deliver {
+    fn task_id(&self) -> String {
+        format!("deliver:{}:{}", self.tenant_id, self.notification_id)
+    }
+}
+
+impl WorkItem for FanOut {
+    /// A lane's chunk is named by where it starts: a copy queued for a cursor the lane has
+    /// moved past is a different (stale, harmless) task.
+    fn task_id(&self) -> String {
+        match &self.lane {
+            None => format!("fanout:{}:{}:start", self.tenant_id, self.broadcast_id),
+            Some(position) => format!(
+                "fanout:{}:{}:{}:{}",
+                self.tenant_id, self.broadcast_id, position.lane, position.cursor
+            ),
+        }
+    }
+}
+
+impl WorkItem for ChatFanOut {
+    fn task_id(&self) -> String {
+        format!(
+            "chatfanout:{}:{}:{}",
+            self.tenant_id, self.broadcast_id, self.cursor
+        )
+    }
+}
+
+impl WorkItem for SendEmail {
+    fn task_id(&self) -> String {
+        format!("email:{}:{}", self.tenant_id, self.notification_id)
+    }
+}
+
+/// The task for `job`, under its work's id, due at `due` (now when `None`).
+fn task_for<T: WorkItem>(job: T, due: Option<DateTime<Utc>>) -> Task<T> {
+    let id = TaskId::from_string(job.task_id());
+    let builder = TaskBuilder::new(job).task_id(id);
+    match due {
+        Some(due) => builder.run_at_time(SystemTime::from(due)).build(),
+        None => builder.build(),
+    }
 }
 
 /// The queues, named under `HERALD_REDIS_PREFIX` so installs sharing a Redis never meet.
@@ -156,38 +212,50 @@ impl Queues {
     }
 
     pub async fn deliver(&self, job: Deliver) -> Result<(), JobError> {
-        self.storage(Queue::Deliver).push(job).await?;
-        self.nudge(Queue::Deliver).await;
-        Ok(())
+        self.push_all(Queue::Deliver, vec![job]).await
+    }
+
+    /// Several deliveries in one round trip (the sweep).
+    pub async fn delivers(&self, jobs: Vec<Deliver>) -> Result<(), JobError> {
+        self.push_all(Queue::Deliver, jobs).await
     }
 
     /// Queues delivery for `due` (whole seconds; the handler waits out the remainder, so the
     /// notification arrives at its exact time).
     pub async fn deliver_at(&self, job: Deliver, due: DateTime<Utc>) -> Result<(), JobError> {
-        let when = SystemTime::from(due);
-        let task = TaskBuilder::new(job).run_at_time(when).build();
+        self.storage::<Deliver>(Queue::Deliver)
+            .push_task(task_for(job, Some(due)))
+            .await
+    }
+
+    /// Queues delivery for `due` from inside the delivery job itself: that job still holds its
+    /// work's task id, so this copy gets a fresh one.
+    pub async fn deliver_again_at(&self, job: Deliver, due: DateTime<Utc>) -> Result<(), JobError> {
+        let task = TaskBuilder::new(job)
+            .run_at_time(SystemTime::from(due))
+            .build();
         self.storage::<Deliver>(Queue::Deliver)
             .push_task(task)
             .await
     }
 
     pub async fn fan_out(&self, job: FanOut) -> Result<(), JobError> {
-        self.storage(Queue::FanOut).push(job).await?;
-        self.nudge(Queue::FanOut).await;
-        Ok(())
+        self.push_all(Queue::FanOut, vec![job]).await
     }
 
     pub async fn fan_out_at(&self, job: FanOut, due: DateTime<Utc>) -> Result<(), JobError> {
-        let task = TaskBuilder::new(job)
-            .run_at_time(SystemTime::from(due))
-            .build();
-        self.storage::<FanOut>(Queue::FanOut).push_task(task).await
+        self.storage::<FanOut>(Queue::FanOut)
+            .push_task(task_for(job, Some(due)))
+            .await
     }
 
     pub async fn chat_fan_out(&self, job: ChatFanOut) -> Result<(), JobError> {
-        self.storage(Queue::ChatFanOut).push(job).await?;
-        self.nudge(Queue::ChatFanOut).await;
-        Ok(())
+        self.push_all(Queue::ChatFanOut, vec![job]).await
+    }
+
+    /// Several chat fan-out jobs in one round trip (the sweep).
+    pub async fn chat_fan_outs(&self, jobs: Vec<ChatFanOut>) -> Result<(), JobError> {
+        self.push_all(Queue::ChatFanOut, jobs).await
     }
 
     /// Several fan-out jobs in one round trip (a broadcast's lanes).
@@ -199,14 +267,19 @@ impl Queues {
         self.push_all(Queue::Email, jobs).await
     }
 
+    /// Pushes `jobs` under their work's task ids in one round trip (one Lua call), then nudges.
     async fn push_all<T, Kind>(&self, queue: Queue, jobs: Vec<T>) -> Result<(), JobError>
     where
+        T: WorkItem + Send,
         RedisStorage<T>: TaskSink<T, Kind, Error = apalis_redis::Error>,
     {
         if jobs.is_empty() {
             return Ok(());
         }
-        self.storage(queue).push_bulk(jobs).await?;
+        let tasks = jobs.into_iter().map(|job| task_for(job, None));
+        self.storage(queue)
+            .push_all(futures::stream::iter(tasks))
+            .await?;
         self.nudge(queue).await;
         Ok(())
     }
@@ -237,6 +310,32 @@ mod tests {
             Queue::ALL
                 .iter()
                 .all(|q| q.config("p").queue.to_string().starts_with("p:jobs:"))
+        );
+    }
+
+    #[test]
+    fn the_same_work_gets_the_same_task_id() {
+        let (tenant, id) = (Uuid::now_v7(), Uuid::now_v7());
+        let deliver = Deliver {
+            tenant_id: tenant,
+            notification_id: id,
+        };
+        assert_eq!(deliver.task_id(), deliver.clone().task_id());
+        let email = SendEmail {
+            tenant_id: tenant,
+            notification_id: id,
+        };
+        assert_ne!(deliver.task_id(), email.task_id());
+        let start = FanOut::start(tenant, id);
+        let chunk = FanOut::chunk(tenant, id, 0, "u1".to_owned());
+        assert_ne!(start.task_id(), chunk.task_id());
+        assert_ne!(
+            chunk.task_id(),
+            FanOut::chunk(tenant, id, 0, "u2".to_owned()).task_id()
+        );
+        assert_ne!(
+            chunk.task_id(),
+            FanOut::chunk(tenant, id, 1, "u1".to_owned()).task_id()
         );
     }
 }

@@ -65,7 +65,7 @@ async fn mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification>, B
         if wait > MAX_EARLY_WAIT {
             // Far too early (a clock jump?): queue it again for its time.
             tracing::warn!(?wait, notification_id = %job.notification_id, "delivery job came due early; re-queued");
-            deps.queues.deliver_at(job.clone(), due).await?;
+            deps.queues.deliver_again_at(job.clone(), due).await?;
             return Ok(None);
         }
         // A millisecond past `due`, so PostgreSQL's clock agrees it is due.

@@ -3,6 +3,7 @@
 
 use apalis::prelude::{BoxDynError, Data};
 use herald_shared::db::broadcasts::RowLock;
+use herald_shared::db::schedules::{self, ScheduleKind};
 use herald_shared::db::{self, broadcast_lanes, fanout};
 use herald_shared::domain::broadcast::BroadcastStatus;
 use herald_shared::events::{self, EventType, MessagingEvent};
@@ -45,6 +46,13 @@ async fn start(job: &FanOut, deps: &Deps) -> Result<(), BoxDynError> {
     let bounds = fanout::lane_bounds(&mut tx, &broadcast, total, lanes).await?;
     let lanes = broadcast_lanes::create(&mut tx, &broadcast, &bounds).await?;
     fanout::start(&mut tx, &broadcast, total).await?;
+    schedules::mark_done(
+        &mut tx,
+        job.tenant_id,
+        ScheduleKind::Broadcast,
+        job.broadcast_id,
+    )
+    .await?;
     tx.commit().await?;
     tracing::debug!(broadcast_id = %job.broadcast_id, total, lanes = lanes.len(), "fan-out started");
     let jobs = lanes

@@ -8,4 +8,5 @@ pub mod email;
 pub mod fanout;
 pub mod runtime;
 pub mod scheduler;
+pub mod supervise;
 pub mod wake;

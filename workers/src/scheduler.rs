@@ -92,14 +92,16 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
     let purged = sweep::purge_expired(&mut tx).await?;
     tx.commit().await?;
 
-    for (tenant_id, notification_id) in &notifications {
-        deps.queues
-            .deliver(Deliver {
-                tenant_id: *tenant_id,
-                notification_id: *notification_id,
-            })
-            .await?;
-    }
+    // Work whose job still waits in Redis is pushed again under the same task id, which adds
+    // nothing (`herald_shared::jobs`): only jobs Redis lost come back.
+    let deliveries: Vec<Deliver> = notifications
+        .iter()
+        .map(|(tenant_id, notification_id)| Deliver {
+            tenant_id: *tenant_id,
+            notification_id: *notification_id,
+        })
+        .collect();
+    deps.queues.delivers(deliveries).await?;
     let email_jobs: Vec<SendEmail> = emails
         .iter()
         .map(|(tenant_id, notification_id)| SendEmail {
@@ -120,15 +122,15 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
     // Counted in jobs: a stalled broadcast resumes each of its unfinished lanes.
     let broadcast_jobs = fan_outs.len();
     deps.queues.fan_outs(fan_outs).await?;
-    for (tenant_id, broadcast_id, cursor) in &chat_broadcasts {
-        deps.queues
-            .chat_fan_out(ChatFanOut {
-                tenant_id: *tenant_id,
-                broadcast_id: *broadcast_id,
-                cursor: *cursor,
-            })
-            .await?;
-    }
+    let chat_jobs: Vec<ChatFanOut> = chat_broadcasts
+        .iter()
+        .map(|(tenant_id, broadcast_id, cursor)| ChatFanOut {
+            tenant_id: *tenant_id,
+            broadcast_id: *broadcast_id,
+            cursor: *cursor,
+        })
+        .collect();
+    deps.queues.chat_fan_outs(chat_jobs).await?;
     let vacuumed = vacuum_finished_jobs(deps).await?;
     let swept = notifications.len() + emails.len() + broadcast_jobs + chat_broadcasts.len();
     if swept > 0 || abandoned > 0 {

@@ -92,7 +92,10 @@ impl Wakers {
     }
 
     fn wake(&self, queue: Queue) {
-        for (q, sender) in self.senders.lock().expect("wakers lock").iter() {
+        let mut senders = self.senders.lock().expect("wakers lock");
+        // A worker rebuilt after a Redis failure (`crate::supervise`) leaves its old channel closed.
+        senders.retain(|(_, sender)| !sender.is_closed());
+        for (q, sender) in senders.iter() {
             if *q == queue {
                 let _ = sender.send(());
             }

@@ -68,6 +68,26 @@ pub async fn cancel(
     Ok(())
 }
 
+/// Marks the schedule of `target_id` done once its work has started, so the sweep's arm for
+/// "queued but its job was lost" stops considering it.
+pub async fn mark_done(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    kind: ScheduleKind,
+    target_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE schedules SET state = 'Done', updated_at = now() \
+         WHERE tenant_id = $1 AND kind = $2 AND target_id = $3 AND state IN ('Pending', 'Queued')",
+    )
+    .bind(tenant_id)
+    .bind(kind.as_str())
+    .bind(target_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The state of the schedule of `target_id`, if it has one.
 pub async fn state_of(
     conn: &mut PgConnection,

@@ -33,7 +33,8 @@ pub async fn claim_due(
     .await
 }
 
-/// Notifications accepted but not delivered `older_than_secs` after they were due.
+/// Notifications accepted but not delivered `older_than_secs` after they were due. Their clock
+/// does not restart: re-queueing one whose job still waits adds nothing (`herald_shared::jobs`).
 pub async fn undelivered_notifications(
     conn: &mut PgConnection,
     older_than_secs: i64,
@@ -103,8 +104,11 @@ pub struct StalledBroadcast {
     pub cursor: Option<String>,
 }
 
-/// Broadcasts queued or fanning out with no progress; their clock restarts as for emails.
-/// Skips broadcasts whose chunks are being written (they hold the row's key-share lock).
+/// Broadcasts queued or fanning out with no progress, and scheduled broadcasts whose start job
+/// should have run by now (its schedule record is `Queued`, so no scheduler claims it again:
+/// the job was lost to Redis, or its pusher died between claim and push). Their clock restarts
+/// as for emails. Skips broadcasts whose chunks are being written (they hold the row's
+/// key-share lock).
 pub async fn stalled_broadcasts(
     conn: &mut PgConnection,
     older_than_secs: i64,
@@ -116,6 +120,13 @@ pub async fn stalled_broadcasts(
                  SELECT tenant_id, id FROM broadcasts WHERE status IN ('Queued', 'FanningOut') \
                  AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 \
                  FOR UPDATE SKIP LOCKED) \
+             OR (tenant_id, id) IN ( \
+                 SELECT b.tenant_id, b.id FROM schedules s \
+                 JOIN broadcasts b ON b.tenant_id = s.tenant_id AND b.id = s.target_id \
+                 WHERE s.kind = 'Broadcast' AND s.state = 'Queued' AND b.status = 'Scheduled' \
+                 AND s.due_at < now() - make_interval(secs => $1) \
+                 AND b.updated_at < now() - make_interval(secs => $1) LIMIT $2 \
+                 FOR UPDATE OF b SKIP LOCKED) \
              RETURNING tenant_id, id) \
          SELECT s.tenant_id, s.id AS broadcast_id, l.lane, l.cursor FROM stalled s \
          LEFT JOIN broadcast_lanes l ON l.tenant_id = s.tenant_id AND l.broadcast_id = s.id AND NOT l.done",

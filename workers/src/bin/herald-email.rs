@@ -10,7 +10,8 @@ use apalis::layers::retry::backoff::{ExponentialBackoffMaker, MakeBackoff};
 use apalis::prelude::*;
 use herald_shared::jobs::{Queue, SendEmail};
 use herald_workers::email::{self, Mailer};
-use herald_workers::runtime::{self, Deps, SHUTDOWN_GRACE, worker_name};
+use herald_workers::runtime::{self, Deps, worker_name};
+use herald_workers::supervise::{Shutdown, supervise};
 use herald_workers::wake::Wakers;
 
 const BINARY: &str = "herald-email";
@@ -41,8 +42,11 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
     let longest = base * 2u32.saturating_pow(u32::try_from(retries).unwrap_or(0));
     let backoff = ExponentialBackoffMaker::new(base, longest.max(base), 0.0, HasherRng::default())
         .context("invalid email backoff")?;
-    Monitor::new()
-        .register(move |_| {
+    let shutdown = Shutdown::on_signal();
+    supervise("email", shutdown, || {
+        let (deps, wakers, mailer, backoff) =
+            (deps.clone(), wakers.clone(), mailer.clone(), backoff.clone());
+        Monitor::new().register(move |_| {
             WorkerBuilder::new(worker_name("email"))
                 .backend(
                     deps.queues
@@ -56,11 +60,7 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
                 .enable_tracing()
                 .build(email::send_email)
         })
-        .shutdown_timeout(SHUTDOWN_GRACE)
-        .run_with_signal(async {
-            herald_shared::shutdown::signal().await;
-            Ok(())
-        })
-        .await?;
+    })
+    .await;
     Ok(())
 }

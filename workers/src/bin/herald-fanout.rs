@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use apalis::prelude::*;
 use herald_shared::jobs::{ChatFanOut, Deliver, FanOut, Queue};
-use herald_workers::runtime::{self, Deps, SHUTDOWN_GRACE, worker_name};
+use herald_workers::runtime::{self, Deps, worker_name};
+use herald_workers::supervise::{Shutdown, supervise};
 use herald_workers::wake::Wakers;
 use herald_workers::{chat_fanout, deliver, fanout};
 
@@ -22,6 +23,7 @@ async fn main() -> ExitCode {
 async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> {
     let deps = Deps::connect(config).await?;
     runtime::serve_health(&deps)?;
+    let shutdown = Shutdown::on_signal();
     let wakers = Wakers::default();
     wakers.listen(
         &deps.config.redis.url,
@@ -29,57 +31,55 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
         &[Queue::Deliver, Queue::FanOut, Queue::ChatFanOut],
     );
     let concurrency = deps.config.concurrency;
-    let (deliver_deps, deliver_wakers) = (deps.clone(), wakers.clone());
-    let (fanout_deps, fanout_wakers) = (deps.clone(), wakers.clone());
-    let (chat_deps, chat_wakers) = (deps.clone(), wakers);
-    Monitor::new()
-        .register(move |_| {
+    // One supervised worker per queue: each is rebuilt on its own when Redis fails it.
+    let deliver_worker = supervise("deliver", shutdown.clone(), || {
+        let (deps, wakers) = (deps.clone(), wakers.clone());
+        Monitor::new().register(move |_| {
             WorkerBuilder::new(worker_name("deliver"))
                 .backend(
-                    deliver_deps
-                        .queues
+                    deps.queues
                         .worker_storage::<Deliver>(Queue::Deliver, concurrency)
-                        .poll_with_strategy(deliver_wakers.strategy(Queue::Deliver)),
+                        .poll_with_strategy(wakers.strategy(Queue::Deliver)),
                 )
-                .data(deliver_deps.clone())
+                .data(deps.clone())
                 .concurrency(concurrency)
                 .retry(RetryPolicy::retries(3))
                 .enable_tracing()
                 .build(deliver::deliver)
         })
-        .register(move |_| {
+    });
+    let fanout_worker = supervise("fanout", shutdown.clone(), || {
+        let (deps, wakers) = (deps.clone(), wakers.clone());
+        Monitor::new().register(move |_| {
             WorkerBuilder::new(worker_name("fanout"))
                 .backend(
-                    fanout_deps
-                        .queues
+                    deps.queues
                         .worker_storage::<FanOut>(Queue::FanOut, concurrency)
-                        .poll_with_strategy(fanout_wakers.strategy(Queue::FanOut)),
+                        .poll_with_strategy(wakers.strategy(Queue::FanOut)),
                 )
-                .data(fanout_deps.clone())
+                .data(deps.clone())
                 .concurrency(concurrency)
                 .retry(RetryPolicy::retries(3))
                 .enable_tracing()
                 .build(fanout::fan_out)
         })
-        .register(move |_| {
+    });
+    let chat_worker = supervise("chatfanout", shutdown, || {
+        let (deps, wakers) = (deps.clone(), wakers.clone());
+        Monitor::new().register(move |_| {
             WorkerBuilder::new(worker_name("chatfanout"))
                 .backend(
-                    chat_deps
-                        .queues
+                    deps.queues
                         .worker_storage::<ChatFanOut>(Queue::ChatFanOut, concurrency)
-                        .poll_with_strategy(chat_wakers.strategy(Queue::ChatFanOut)),
+                        .poll_with_strategy(wakers.strategy(Queue::ChatFanOut)),
                 )
-                .data(chat_deps.clone())
+                .data(deps.clone())
                 .concurrency(concurrency)
                 .retry(RetryPolicy::retries(3))
                 .enable_tracing()
                 .build(chat_fanout::chat_fan_out)
         })
-        .shutdown_timeout(SHUTDOWN_GRACE)
-        .run_with_signal(async {
-            herald_shared::shutdown::signal().await;
-            Ok(())
-        })
-        .await?;
+    });
+    tokio::join!(deliver_worker, fanout_worker, chat_worker);
     Ok(())
 }

@@ -6,8 +6,9 @@ use std::str::FromStr;
 
 use apalis::prelude::*;
 use apalis_cron::CronScheduler;
-use herald_workers::runtime::{self, Deps, SHUTDOWN_GRACE, worker_name};
+use herald_workers::runtime::{self, Deps, worker_name};
 use herald_workers::scheduler;
+use herald_workers::supervise::{Shutdown, supervise};
 
 const BINARY: &str = "herald-scheduler";
 
@@ -27,19 +28,17 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
     if let Err(error) = scheduler::run(&deps).await {
         tracing::warn!(%error, "startup tick failed");
     }
-    Monitor::new()
-        .register(move |_| {
+    let shutdown = Shutdown::on_signal();
+    supervise("scheduler", shutdown, || {
+        let (deps, schedule) = (deps.clone(), schedule.clone());
+        Monitor::new().register(move |_| {
             WorkerBuilder::new(worker_name("scheduler"))
                 .backend(CronScheduler::new(schedule.clone()))
                 .data(deps.clone())
                 .enable_tracing()
                 .build(scheduler::tick)
         })
-        .shutdown_timeout(SHUTDOWN_GRACE)
-        .run_with_signal(async {
-            herald_shared::shutdown::signal().await;
-            Ok(())
-        })
-        .await?;
+    })
+    .await;
     Ok(())
 }
