@@ -128,38 +128,91 @@ pub async fn send_email(
     // server would otherwise cap the worker at the pool's size (HERALD_DB_MAX_CONNECTIONS),
     // whatever its concurrency.
     let outcome = mailer.send(&attempt.email, &attempt.notification).await;
-    let mut conn = deps.db.acquire().await?;
     let max_attempts = deps.config.email_max_attempts;
     match outcome {
         Ok(()) => {
-            email_deliveries::mark_sent(&mut conn, job.tenant_id, job.notification_id).await?;
+            // The email is out: only recording that remains, so a database blip must not turn
+            // it into `Failed` (the sweep fails sends left `Sending`) or a second send.
+            record_outcome(&deps, &job, &Outcome::Sent).await?;
             tracing::info!(notification_id = %job.notification_id, attempt = attempt.attempt, "email sent");
             Ok(())
         }
         Err(failure) if failure.permanent || attempt.attempt >= max_attempts => {
-            email_deliveries::mark_failed(
-                &mut conn,
-                job.tenant_id,
-                job.notification_id,
-                attempt.attempt - 1,
-                &failure.message,
-            )
-            .await?;
+            let outcome = Outcome::Failed {
+                retries: attempt.attempt - 1,
+                error: &failure.message,
+            };
+            record_outcome(&deps, &job, &outcome).await?;
             tracing::warn!(notification_id = %job.notification_id, attempt = attempt.attempt, error = %failure.message, "email failed");
             // Abort, or apalis-redis would keep re-running the job (STACK.md, trap 3).
             Err(AbortError::new(failure.message).into())
         }
         Err(failure) => {
-            email_deliveries::mark_retrying(
-                &mut conn,
-                job.tenant_id,
-                job.notification_id,
-                attempt.attempt,
-                &failure.message,
-            )
-            .await?;
+            let outcome = Outcome::Retrying {
+                attempts: attempt.attempt,
+                error: &failure.message,
+            };
+            record_outcome(&deps, &job, &outcome).await?;
             tracing::info!(notification_id = %job.notification_id, attempt = attempt.attempt, error = %failure.message, "email will be retried");
             Err(failure.message.into())
+        }
+    }
+}
+
+/// What became of one send, to record on the email delivery.
+#[derive(Debug)]
+enum Outcome<'a> {
+    Sent,
+    Retrying { attempts: i32, error: &'a str },
+    Failed { retries: i32, error: &'a str },
+}
+
+/// First pause before recording an outcome again; it doubles up to [`RECORD_MAX_DELAY`].
+const RECORD_FIRST_DELAY: Duration = Duration::from_millis(100);
+const RECORD_MAX_DELAY: Duration = Duration::from_secs(5);
+/// Tries to record one outcome: about a minute and a half of PostgreSQL being unreachable,
+/// far inside the sweep's 10 minutes before it fails a send left `Sending`.
+const RECORD_ATTEMPTS: u32 = 20;
+
+/// Records a send's outcome, retrying with backoff while PostgreSQL is unreachable.
+///
+/// The row is `Sending` until then, so no other run of the job sends again. If PostgreSQL stays
+/// away past every try, the job ends for good (`AbortError`: a retry would find the row still
+/// claimed and send nothing) and the sweep later fails the row with its "interrupted" message.
+async fn record_outcome(
+    deps: &Deps,
+    job: &SendEmail,
+    outcome: &Outcome<'_>,
+) -> Result<(), BoxDynError> {
+    let mut delay = RECORD_FIRST_DELAY;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match try_record(deps, job, outcome).await {
+            Ok(()) => return Ok(()),
+            Err(error) if tries < RECORD_ATTEMPTS => {
+                tracing::warn!(notification_id = %job.notification_id, ?outcome, %error, tries, "could not record the email's outcome; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RECORD_MAX_DELAY);
+            }
+            Err(error) => {
+                tracing::error!(notification_id = %job.notification_id, ?outcome, %error, "gave up recording the email's outcome");
+                return Err(AbortError::new(error).into());
+            }
+        }
+    }
+}
+
+async fn try_record(deps: &Deps, job: &SendEmail, outcome: &Outcome<'_>) -> sqlx::Result<()> {
+    let mut conn = deps.db.acquire().await?;
+    let (tenant_id, id) = (job.tenant_id, job.notification_id);
+    match *outcome {
+        Outcome::Sent => email_deliveries::mark_sent(&mut conn, tenant_id, id).await,
+        Outcome::Retrying { attempts, error } => {
+            email_deliveries::mark_retrying(&mut conn, tenant_id, id, attempts, error).await
+        }
+        Outcome::Failed { retries, error } => {
+            email_deliveries::mark_failed(&mut conn, tenant_id, id, retries, error).await
         }
     }
 }

@@ -44,8 +44,12 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
         .context("invalid email backoff")?;
     let shutdown = Shutdown::on_signal();
     supervise("email", shutdown, || {
-        let (deps, wakers, mailer, backoff) =
-            (deps.clone(), wakers.clone(), mailer.clone(), backoff.clone());
+        let (deps, wakers, mailer, backoff) = (
+            deps.clone(),
+            wakers.clone(),
+            mailer.clone(),
+            backoff.clone(),
+        );
         Monitor::new().register(move |_| {
             WorkerBuilder::new(worker_name("email"))
                 .backend(
