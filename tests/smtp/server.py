@@ -2,7 +2,8 @@
 
 Every accepted message is appended to --out as one JSON line. --fail-transient N answers the
 first N deliveries with 451 (try again later); --fail-permanent answers every delivery with 550;
---sink accepts without parsing or recording (benchmarks).
+--sink accepts without parsing or recording (benchmarks); --delay SECONDS holds every answer to
+DATA that long (a slow mail server).
 Prints "ready" once listening.
 """
 
@@ -16,8 +17,9 @@ from aiosmtpd.controller import Controller
 
 
 class Handler:
-    def __init__(self, out, fail_transient, fail_permanent, sink):
+    def __init__(self, out, fail_transient, fail_permanent, sink, delay):
         self.out = out
+        self.delay = delay
         self.sink = sink
         self.transient_left = fail_transient
         self.fail_permanent = fail_permanent
@@ -25,6 +27,8 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         self.attempts += 1
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
         if self.fail_permanent:
             return "550 5.1.1 Mailbox unavailable: no such user here"
         if self.transient_left > 0:
@@ -58,8 +62,9 @@ async def main():
     parser.add_argument("--fail-transient", type=int, default=0)
     parser.add_argument("--fail-permanent", action="store_true")
     parser.add_argument("--sink", action="store_true")
+    parser.add_argument("--delay", type=float, default=0)
     args = parser.parse_args()
-    handler = Handler(args.out, args.fail_transient, args.fail_permanent, args.sink)
+    handler = Handler(args.out, args.fail_transient, args.fail_permanent, args.sink, args.delay)
     controller = Controller(handler, hostname="127.0.0.1", port=args.port)
     controller.start()
     print("ready", flush=True)

@@ -19,6 +19,8 @@ pub enum SmtpBehaviour {
     FailPermanent,
     /// Accept without recording (benchmarks: the sink must not be the bottleneck).
     Sink,
+    /// Accept and record, but answer each delivery only after this long (a slow server).
+    AcceptAfter(Duration),
 }
 
 pub struct SmtpServer {
@@ -54,6 +56,9 @@ impl SmtpServer {
             }
             SmtpBehaviour::Sink => {
                 command.arg("--sink");
+            }
+            SmtpBehaviour::AcceptAfter(delay) => {
+                command.arg("--delay").arg(delay.as_secs_f64().to_string());
             }
         }
         let mut child = command
