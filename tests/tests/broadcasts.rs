@@ -382,26 +382,31 @@ async fn work_accepted_before_redis_lost_everything_is_still_delivered() {
     let redis = RedisServer::start(free_port()).await;
     let url = redis.url();
     let app = TestApp::spawn_with(&[("REDIS_URL", &url)]).await;
-    // No worker yet: the jobs wait in Redis…
-    let immediate = app.notify(&app.tenant, "alice", json!({})).await;
-    let due = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    // The workers run throughout: none is restarted after the flush.
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
+    // Due in a few seconds: the jobs wait in Redis…
+    let due = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
     let scheduled = app
         .notify(&app.tenant, "alice", json!({ "scheduledFor": due }))
         .await;
-    let mass = broadcast(&app, template(json!({ "userIds": users(30) }))).await;
-    // …and Redis loses them all.
+    let mass = broadcast(
+        &app,
+        template(json!({ "userIds": users(30), "scheduledFor": due })),
+    )
+    .await;
+    // …and Redis loses them all, with every worker registration.
     redis.flush_all().await;
-    let _fanout = app.start("herald-fanout", &[]).await;
-    let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
+    let immediate = app.notify(&app.tenant, "alice", json!({})).await;
     for notification in [&immediate, &scheduled] {
         let id = notification["id"].as_str().unwrap();
-        app.wait_for_notification(&app.tenant, id, Duration::from_secs(15), |n| {
+        app.wait_for_notification(&app.tenant, id, Duration::from_secs(30), |n| {
             n["status"] == "Sent"
         })
         .await;
     }
     let id = mass["id"].as_str().unwrap();
-    wait_for_status(&app, id, "Completed", Duration::from_secs(15)).await;
+    wait_for_status(&app, id, "Completed", Duration::from_secs(30)).await;
     assert_eq!(rows_of(&app, id).await, (30, 30));
 }
 

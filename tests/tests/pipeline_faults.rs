@@ -225,7 +225,7 @@ async fn an_email_sent_while_postgres_refuses_connections_is_recorded_sent_once(
     smtp.wait_for(1, Duration::from_secs(20)).await;
     wait_for_log(
         &email,
-        "could not record the email's outcome",
+        "is not currently accepting connections",
         2,
         Duration::from_secs(20),
     )
