@@ -170,8 +170,9 @@ enum Outcome<'a> {
 /// First pause before recording an outcome again; it doubles up to [`RECORD_MAX_DELAY`].
 const RECORD_FIRST_DELAY: Duration = Duration::from_millis(100);
 const RECORD_MAX_DELAY: Duration = Duration::from_secs(5);
-/// Tries to record one outcome: about a minute and a half of PostgreSQL being unreachable,
-/// far inside the sweep's 10 minutes before it fails a send left `Sending`.
+/// Tries to record one outcome: 70 s of pauses (plus each try's connect timeout, so one and a
+/// half to three minutes of PostgreSQL being unreachable), far inside the sweep's 10 minutes
+/// before it fails a send left `Sending`.
 const RECORD_ATTEMPTS: u32 = 20;
 
 /// Records a send's outcome, retrying with backoff while PostgreSQL is unreachable.
