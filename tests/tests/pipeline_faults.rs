@@ -111,6 +111,40 @@ async fn scheduled_work_whose_job_redis_lost_still_runs_exactly_once() {
 }
 
 #[tokio::test]
+async fn work_claimed_by_a_scheduler_that_died_before_pushing_still_runs_once() {
+    let app = TestApp::spawn().await;
+    // Far enough ahead that the API leaves them to the scheduler (records `Pending`, no job).
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    let notification = app
+        .notify(&app.tenant, "alice", json!({ "scheduledFor": later }))
+        .await;
+    let mass = broadcast(
+        &app,
+        template(json!({ "userIds": users(30), "scheduledFor": later })),
+    )
+    .await;
+    // Exactly what a scheduler killed between its claim's commit and its push leaves behind:
+    // records claimed (`Queued`), now due, and no job anywhere.
+    sqlx::query("UPDATE schedules SET state = 'Queued', due_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE notifications SET scheduled_for = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE broadcasts SET scheduled_for = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let _fanout = app.start("herald-fanout", &[]).await;
+    let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
+    wait_sent(&app, &notification, Duration::from_secs(30)).await;
+    wait_for_status(&app, &id(&mass), "Completed", Duration::from_secs(30)).await;
+    assert_eq!(rows_of(&app, &id(&mass)).await, (30, 30));
+}
+
+#[tokio::test]
 async fn a_chat_broadcast_whose_job_redis_lost_completes_after_the_sweep() {
     let redis = RedisServer::start(free_port()).await;
     let url = redis.url();
