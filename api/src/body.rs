@@ -19,17 +19,16 @@ use crate::error::ApiError;
 /// Largest request body accepted (SPEC §8).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Middleware: refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not the client
-/// declared a `Content-Length`.
+/// Middleware: refuses bodies over [`MAX_BODY_BYTES`] with 413 whatever the framing. A declared
+/// `Content-Length` over the limit is refused up front; every other body (HTTP/1.1 chunked,
+/// HTTP/2 with or without a length, a length that lies) is counted as it is read, so memory stays
+/// bounded by the limit however much the client sends.
 pub async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     let declared = req
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let chunked = req
-        .headers()
-        .contains_key(poem::http::header::TRANSFER_ENCODING);
     match declared {
         Some(length) if length > MAX_DRAIN_BYTES as u64 => return Ok(too_large()),
         // Oversized but drainable: read it all so the client sees the answer, not a reset.
@@ -37,11 +36,11 @@ pub async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> Result<Respon
             let _ = read_limited(req.take_body()).await;
             return Ok(too_large());
         }
-        None if chunked => match read_limited(req.take_body()).await? {
-            Some(bytes) => req.set_body(bytes),
-            None => return Ok(too_large()),
+        _ => match read_limited(req.take_body()).await {
+            Ok(Some(bytes)) => req.set_body(bytes),
+            Ok(None) => return Ok(too_large()),
+            Err(error) => return Ok(error.into_response()),
         },
-        _ => {}
     }
     next.call(req).await.map(IntoResponse::into_response)
 }
@@ -61,15 +60,15 @@ fn too_large() -> Response {
 const MAX_DRAIN_BYTES: usize = 8 * MAX_BODY_BYTES;
 
 /// The body if it fits the limit; `None` (after draining a bounded remainder) if it does not.
-async fn read_limited(body: poem::Body) -> Result<Option<Vec<u8>>> {
+async fn read_limited(body: poem::Body) -> std::result::Result<Option<Vec<u8>>, ApiError> {
     use tokio::io::AsyncReadExt;
     let mut reader = body.into_async_read();
     let mut buffer = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut total = 0usize;
     loop {
-        let read = reader.read(&mut chunk).await.map_err(|e| {
-            poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_REQUEST)
+        let read = reader.read(&mut chunk).await.map_err(|error| {
+            ApiError::bad_request(format!("The request body could not be read: {error}."))
         })?;
         if read == 0 {
             return Ok((total <= MAX_BODY_BYTES).then_some(buffer));

@@ -13,6 +13,7 @@ pub mod chat;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod http_server;
 pub mod hub;
 pub mod idempotency;
 pub mod implied_tenant;
@@ -35,7 +36,7 @@ use herald_shared::config::{ApiConfig, HttpConfig};
 use herald_shared::{db, redis_conn};
 use poem::middleware::{CatchPanic, Tracing};
 use poem::web::Redirect;
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server, get};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get};
 use poem_openapi::OpenApiService;
 
 use crate::error::{Problem, problem_response, render_errors};
@@ -129,7 +130,7 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     hub: Hub,
-    shutdown_timeout: Duration,
+    timeouts: http_server::Timeouts,
 }
 
 impl Application {
@@ -141,7 +142,7 @@ impl Application {
         Ok(Self {
             acceptor,
             local_addr,
-            shutdown_timeout: Duration::from_secs(state.config.http.shutdown_timeout_secs),
+            timeouts: timeouts(&state.config.http),
             hub: Hub::start(&state.config)?,
             state,
         })
@@ -158,7 +159,7 @@ impl Application {
             self.local_addr
         );
         let app = routes(self.state, self.hub.clone());
-        serve(self.acceptor, app, &self.hub, self.shutdown_timeout).await
+        serve(self.acceptor, app, &self.hub, self.timeouts).await
     }
 }
 
@@ -178,6 +179,15 @@ pub(crate) async fn connect_state(config: ApiConfig) -> anyhow::Result<AppState>
     })
 }
 
+/// The connection timeouts `HERALD_HTTP_*_TIMEOUT_SECS` and `HERALD_SHUTDOWN_TIMEOUT_SECS` set.
+pub(crate) fn timeouts(config: &HttpConfig) -> http_server::Timeouts {
+    http_server::Timeouts {
+        header: Duration::from_secs(config.header_timeout_secs),
+        idle: Duration::from_secs(config.idle_timeout_secs),
+        shutdown: Duration::from_secs(config.shutdown_timeout_secs),
+    }
+}
+
 /// Binds `HERALD_HOST:PORT`.
 pub(crate) fn bind(config: &HttpConfig) -> anyhow::Result<(NoDelayAcceptor, SocketAddr)> {
     let addr = SocketAddr::new(config.host, config.port);
@@ -194,17 +204,17 @@ pub(crate) async fn serve(
     acceptor: NoDelayAcceptor,
     app: impl Endpoint + 'static,
     hub: &Hub,
-    shutdown_timeout: Duration,
+    timeouts: http_server::Timeouts,
 ) -> anyhow::Result<()> {
     let signalled = hub.clone();
     let signal = async move {
         herald_shared::shutdown::signal().await;
         signalled.shut_down();
     };
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, signal, Some(shutdown_timeout))
+    http_server::serve(acceptor, app, timeouts, signal)
         .await
         .context("the HTTP server failed")?;
+    let shutdown_timeout = timeouts.shutdown;
     if !hub.drained(shutdown_timeout).await {
         tracing::warn!(
             open = hub.connections(),

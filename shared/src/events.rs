@@ -18,6 +18,10 @@ pub enum EventType {
     NotificationRead,
     NotificationUnread,
     NotificationDeleted,
+    /// `PUT /Notifications/read-all` marked the user's unread notifications read: one event for
+    /// the whole operation (one per row would overflow the devices' outboxes). `id` = the user
+    /// id; clients refresh their inbox.
+    NotificationsReadAll,
     /// A chat message was sent. `id` = message id, `parentId` = chat id.
     ChatMessage,
     /// The message's content changed (its sender edited it).
@@ -48,6 +52,16 @@ impl MessagingEvent {
         Self {
             kind,
             id: id.to_string(),
+            parent_id: None,
+            created_at: at,
+        }
+    }
+
+    /// An event about a user's whole inbox (`NotificationsReadAll`): `id` is the user.
+    pub fn inbox(kind: EventType, user_id: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            id: user_id.to_owned(),
             parent_id: None,
             created_at: at,
         }

@@ -150,6 +150,7 @@ pub fn mount(route: Route) -> Route {
         .at(
             NEGOTIATE_PATH,
             post(negotiate::negotiate)
+                .around(crate::body::limit_body)
                 .around(render_errors)
                 .with(catch_panic())
                 .around(cors::cors)

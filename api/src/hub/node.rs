@@ -2,14 +2,13 @@
 //! mounts, plus `/healthz` and `/readyz`, so hub nodes scale apart from the REST API.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use herald_shared::config::ApiConfig;
 use poem::{EndpointExt, Route, get};
 
 use super::Hub;
 use crate::state::AppState;
-use crate::{bind, connect_state, health, serve};
+use crate::{bind, connect_state, health, http_server, serve, timeouts};
 
 /// A bound, ready-to-run hub node.
 pub struct HubNode {
@@ -17,7 +16,7 @@ pub struct HubNode {
     local_addr: SocketAddr,
     state: AppState,
     hub: Hub,
-    shutdown_timeout: Duration,
+    timeouts: http_server::Timeouts,
 }
 
 impl HubNode {
@@ -29,7 +28,7 @@ impl HubNode {
         Ok(Self {
             acceptor,
             local_addr,
-            shutdown_timeout: Duration::from_secs(state.config.http.shutdown_timeout_secs),
+            timeouts: timeouts(&state.config.http),
             hub: Hub::start(&state.config)?,
             state,
         })
@@ -53,6 +52,6 @@ impl HubNode {
         )
         .data(self.state)
         .data(self.hub.clone());
-        serve(self.acceptor, app, &self.hub, self.shutdown_timeout).await
+        serve(self.acceptor, app, &self.hub, self.timeouts).await
     }
 }

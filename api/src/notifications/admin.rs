@@ -167,7 +167,16 @@ impl NotificationsAdminApi {
                 "The user id {new} already has data; erase it first or pick another."
             )));
         }
-        let rows = db::users::rename(&mut tx, tenant_id.0, old.as_str(), new.as_str()).await?;
+        let rows = db::users::rename(&mut tx, tenant_id.0, old.as_str(), new.as_str())
+            .await
+            .map_err(|error| match &error {
+                // Data written for the new id since the check (a broadcast fanning out to it,
+                // say): the transaction rolls back and nothing changes.
+                sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::conflict(
+                    format!("The user id {new} already has data; erase it first or pick another."),
+                ),
+                _ => error.into(),
+            })?;
         tx.commit().await?;
         Ok(Json(UserRenamed {
             old_user_id: old.into_string(),

@@ -61,6 +61,8 @@ impl NotificationsApi {
     ///
     /// Stores the notification and delivers it to the user's inbox and live connections (and by
     /// email when `email` is set). With `scheduledFor` in the future it waits as `Scheduled`.
+    /// With a user token, `email` must be the address in the user's own recipient profile
+    /// (`PUT /Users/{userId}`); any other address is 403. `type` defaults to `SystemAnnouncement`.
     /// Send an `Idempotency-Key` header to make retries safe: the same key within 24 hours returns
     /// the first response and creates nothing; the same key with a different body is 422.
     #[oai(
@@ -90,6 +92,9 @@ impl NotificationsApi {
             ));
         }
         let new = draft.clone().validate(caller.user(), Utc::now())?;
+        if let (Some(own), Some(email)) = (caller.user(), &new.email) {
+            check_own_address(&state, tenant_id.0, own.as_str(), email).await?;
+        }
         let key = idempotency_key
             .0
             .map(crate::idempotency::validate_key)
@@ -334,6 +339,8 @@ impl NotificationsApi {
     /// Mark all notifications read
     ///
     /// Marks every unread notification of the user read, or only those created before `before`.
+    /// The user's devices get one `NotificationsReadAll` event (`id` = the user id, `createdAt` =
+    /// when it happened) for the whole operation, not one per notification: refresh the inbox.
     #[oai(
         path = "/tenant/:tenantId/v1/Notifications/read-all",
         method = "put",
@@ -357,16 +364,11 @@ impl NotificationsApi {
         let mut conn = state.db.acquire().await?;
         let changed =
             db::notifications::read_all(&mut conn, tenant_id.0, user.as_str(), before.0).await?;
-        let events: Vec<_> = changed
-            .iter()
-            .map(|(id, at)| {
-                (
-                    &user,
-                    MessagingEvent::notification(EventType::NotificationRead, *id, *at),
-                )
-            })
-            .collect();
-        publish_after_commit(&state, tenant_id.0, &events).await;
+        if !changed.is_empty() {
+            let event =
+                MessagingEvent::inbox(EventType::NotificationsReadAll, user.as_str(), Utc::now());
+            publish_after_commit(&state, tenant_id.0, &[(&user, event)]).await;
+        }
         Ok(Json(ReadAllResult {
             updated: changed.len() as i64,
         }))
@@ -488,6 +490,25 @@ pub(crate) async fn enqueue(
     };
     if let Err(error) = queued {
         tracing::warn!(%error, %notification_id, "could not queue delivery; the scheduler will");
+    }
+}
+
+/// A user token may email only the address in its own recipient profile: otherwise any signed-in
+/// user could mail anyone from the tenant's sender (an open relay). API keys may email anyone.
+async fn check_own_address(
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: &str,
+    email: &str,
+) -> ApiResult<()> {
+    let mut conn = state.db.acquire().await?;
+    let profile = db::recipients::get(&mut conn, tenant_id, user_id).await?;
+    match profile.and_then(|profile| profile.email) {
+        Some(own) if own.trim().eq_ignore_ascii_case(email) => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "A user token may only email the address in its own recipient profile \
+             (PUT /Users/{userId}).",
+        )),
     }
 }
 

@@ -60,8 +60,8 @@ pub struct CreateNotificationRequest {
     /// Plain-text body, 1–10,000 characters. May be omitted when `htmlContent` is given: its
     /// text rendering is used.
     pub message: Option<String>,
-    /// What the notification is about.
-    #[oai(rename = "type")]
+    /// What the notification is about. Defaults to `SystemAnnouncement`.
+    #[oai(rename = "type", default = "default_notification_type")]
     #[serde(rename = "type")]
     pub notification_type: Option<NotificationType>,
     /// Defaults to `Normal`.
@@ -78,6 +78,11 @@ pub struct CreateNotificationRequest {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Up to 32 string entries for your own use (keys ≤ 64 characters, values ≤ 1,024).
     pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// The type of a notification created without one (the domain applies the same default).
+fn default_notification_type() -> Option<NotificationType> {
+    Some(NotificationType::SystemAnnouncement)
 }
 
 impl From<CreateNotificationRequest> for NotificationDraft {

@@ -110,6 +110,13 @@ pub struct HttpConfig {
     pub port: u16,
     /// `HERALD_SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take to finish on SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// `HERALD_HTTP_HEADER_TIMEOUT_SECS`: how long a client has to send a whole HTTP/1.1
+    /// request head (slowloris protection); also how long a keep-alive connection may wait for
+    /// its next request.
+    pub header_timeout_secs: u64,
+    /// `HERALD_HTTP_IDLE_TIMEOUT_SECS`: a connection (HTTP/1.1 or HTTP/2) on which nothing is
+    /// read or written for this long is closed. Upgraded WebSockets are not affected.
+    pub idle_timeout_secs: u64,
 }
 
 impl HttpConfig {
@@ -126,8 +133,20 @@ impl HttpConfig {
                 10,
                 "a number of seconds",
             ),
+            header_timeout_secs: positive_secs(env, "HERALD_HTTP_HEADER_TIMEOUT_SECS", 10),
+            idle_timeout_secs: positive_secs(env, "HERALD_HTTP_IDLE_TIMEOUT_SECS", 60),
         }
     }
+}
+
+/// A timeout in whole seconds, at least 1 (0 would close every connection at once).
+fn positive_secs(env: &mut Env, name: &str, default: u64) -> u64 {
+    let secs = env.parsed(name, default, "a number of seconds (at least 1)");
+    if secs == 0 {
+        env.error(name, "must be at least 1 second");
+        return default;
+    }
+    secs
 }
 
 /// Outgoing email settings shared by the API (test emails) and the email worker.

@@ -210,7 +210,10 @@ async fn rename_in(
     .rows_affected())
 }
 
-/// Whether anything is stored for `user_id` in the tenant.
+/// Whether anything is stored for `user_id` in the tenant: every table [`rename`] writes to, so a
+/// rename onto an id with data is refused before it can meet a unique constraint (recipients,
+/// topic subscriptions, broadcast audiences, a broadcast's one notification per user, idempotency
+/// keys, chat memberships and receipts, direct chat keys).
 pub async fn has_data(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -222,7 +225,11 @@ pub async fn has_data(
              OR EXISTS (SELECT 1 FROM recipients WHERE tenant_id = $1 AND user_id = $2) \
              OR EXISTS (SELECT 1 FROM topic_subscriptions WHERE tenant_id = $1 AND user_id = $2) \
              OR EXISTS (SELECT 1 FROM chat_members WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2)",
+             OR EXISTS (SELECT 1 FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2) \
+             OR EXISTS (SELECT 1 FROM broadcast_recipients WHERE tenant_id = $1 AND user_id = $2) \
+             OR EXISTS (SELECT 1 FROM chat_broadcasts WHERE tenant_id = $1 AND sender_id = $2) \
+             OR EXISTS (SELECT 1 FROM chat_broadcast_targets WHERE tenant_id = $1 AND user_id = $2) \
+             OR EXISTS (SELECT 1 FROM chats WHERE tenant_id = $1 AND created_by = $2)",
     )
     .bind(tenant_id)
     .bind(user_id)

@@ -192,9 +192,6 @@ impl NotificationDraft {
             self.summary,
         );
         let client_id = optional_text(&mut errors, "clientId", self.client_id, CLIENT_ID_MAX_CHARS);
-        if self.notification_type.is_none() {
-            errors.add("type", "The type field is required.");
-        }
         let email = self.email.and_then(|email| {
             let email = email.trim().to_owned();
             if email_address::EmailAddress::is_valid(&email) {
@@ -224,13 +221,13 @@ impl NotificationDraft {
         let metadata = self.metadata.unwrap_or_default();
         validate_metadata(&mut errors, &metadata);
 
-        let (Some(user_id), Some(subject), Some(message), Some(notification_type), true) = (
-            user_id,
-            subject,
-            message,
-            self.notification_type,
-            errors.is_empty(),
-        ) else {
+        // Seed 002 marks only subject and message required.
+        let notification_type = self
+            .notification_type
+            .unwrap_or(NotificationType::SystemAnnouncement);
+        let (Some(user_id), Some(subject), Some(message), true) =
+            (user_id, subject, message, errors.is_empty())
+        else {
             return Err(errors);
         };
         Ok(NewNotification {
@@ -388,6 +385,16 @@ mod tests {
     }
 
     #[test]
+    fn a_draft_without_type_is_a_system_announcement() {
+        let untyped = NotificationDraft {
+            notification_type: None,
+            ..draft()
+        };
+        let new = untyped.validate(None, Utc::now()).unwrap();
+        assert_eq!(new.notification_type, NotificationType::SystemAnnouncement);
+    }
+
+    #[test]
     fn every_limit_is_reported_by_field() {
         let now = Utc::now();
         let bad = NotificationDraft {
@@ -414,7 +421,6 @@ mod tests {
                 "scheduledFor",
                 "subject",
                 "summary",
-                "type",
                 "userId"
             ]
         );
