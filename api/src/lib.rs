@@ -24,6 +24,7 @@ pub mod recipients;
 pub mod state;
 pub mod tags;
 pub mod topics;
+pub mod unstorable_text;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,6 +107,7 @@ pub fn routes(state: AppState, hub: Hub) -> impl poem::Endpoint {
             })),
         )
         .around(render_errors)
+        .around(unstorable_text::refuse_unstorable_text)
         .around(implied_tenant::rewrite_implied_tenant)
         .around(body::limit_body)
         .with(CatchPanic::new().with_handler(|_| {

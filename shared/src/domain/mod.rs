@@ -17,4 +17,4 @@ pub use notification::{
 pub use recipient::{NewRecipient, Preferences, Recipient, RecipientDraft};
 pub use topic::{NewTopic, Subscription, Topic, TopicDraft};
 pub use user_id::{USER_ID_MAX_CHARS, UserId, UserIdError};
-pub use validation::FieldErrors;
+pub use validation::{FieldErrors, plain_name, storable};

@@ -84,7 +84,13 @@ impl RecipientDraft {
         });
         let display_name = self.display_name.filter(|name| {
             let chars = name.chars().count();
-            if name.trim().is_empty() || chars > DISPLAY_NAME_MAX_CHARS {
+            if !super::plain_name(name) {
+                errors.add(
+                    "displayName",
+                    "The displayName must not contain control characters.",
+                );
+                false
+            } else if name.trim().is_empty() || chars > DISPLAY_NAME_MAX_CHARS {
                 errors.add(
                     "displayName",
                     format!(
