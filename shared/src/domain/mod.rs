@@ -2,6 +2,7 @@
 
 pub mod broadcast;
 pub mod chat;
+pub mod email;
 pub mod html;
 pub mod ids;
 pub mod notification;

@@ -205,15 +205,9 @@ impl NotificationDraft {
         if self.notification_type.is_none() {
             errors.add("type", "The type field is required.");
         }
-        let email = self.email.and_then(|email| {
-            let email = email.trim().to_owned();
-            if email_address::EmailAddress::is_valid(&email) {
-                Some(email)
-            } else {
-                errors.add("email", "The email must be a valid email address.");
-                None
-            }
-        });
+        let email = self
+            .email
+            .and_then(|email| errors.check("email", super::email::validate_email(&email)));
         let scheduled_for = self.scheduled_for.filter(|when| {
             if *when <= now {
                 errors.add(

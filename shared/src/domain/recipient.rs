@@ -73,15 +73,9 @@ impl RecipientDraft {
     /// Checks every field against SPEC §8, reporting all problems at once.
     pub fn validate(self, user_id: UserId) -> Result<NewRecipient, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let email = self.email.and_then(|email| {
-            let email = email.trim().to_owned();
-            if email_address::EmailAddress::is_valid(&email) {
-                Some(email)
-            } else {
-                errors.add("email", "The email must be a valid email address.");
-                None
-            }
-        });
+        let email = self
+            .email
+            .and_then(|email| errors.check("email", super::email::validate_email(&email)));
         let display_name = self.display_name.filter(|name| {
             let chars = name.chars().count();
             if !super::plain_name(name) {
