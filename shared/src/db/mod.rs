@@ -109,18 +109,9 @@ async fn pending_migrations(pool: &PgPool) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// A database URL without its password, for messages and logs.
+/// A database URL without its password (userinfo or `?password=`), for messages and logs.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}@{host}")
-            }
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    crate::redact::redact_url(url)
 }
 
 #[cfg(test)]
@@ -128,8 +119,8 @@ mod tests {
     #[test]
     fn redact_hides_passwords_only() {
         assert_eq!(
-            super::redact("postgres://u:secret@h:5432/db"),
-            "postgres://u@h:5432/db"
+            super::redact("postgres://u:secret@h:5432/db?password=other"),
+            "postgres://u:REDACTED@h:5432/db?password=REDACTED"
         );
         assert_eq!(
             super::redact("postgres://postgres@127.0.0.1/herald"),
