@@ -278,10 +278,13 @@ async fn deep_nesting_and_numbers_out_of_range_are_400s() {
     assert_eq!(stored(&app, "notifications").await, 0);
 }
 
+/// Builds the overrides of a notification body around one string.
+type BodyWith = fn(String) -> Value;
+
 #[tokio::test]
 async fn strings_at_each_documented_limit_pass_and_one_past_is_a_400() {
     let app = TestApp::spawn().await;
-    let limits: [(&str, usize, fn(String) -> Value); 6] = [
+    let limits: [(&str, usize, BodyWith); 6] = [
         ("subject", 200, |s| json!({ "subject": s })),
         ("message", 10_000, |s| json!({ "message": s })),
         ("summary", 500, |s| json!({ "summary": s })),
