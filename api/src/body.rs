@@ -304,7 +304,9 @@ mod tests {
                 "[".repeat(100_000),
                 "]".repeat(100_000)
             );
-            assert_eq!(errors(&deep)[0].0, "nested", "{inner}");
+            // serde_path_to_error may point into the first array before giving up.
+            let field = &errors(&deep)[0].0;
+            assert!(field.starts_with("nested"), "{inner}: {field}");
         }
     }
 
