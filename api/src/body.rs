@@ -133,6 +133,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, F
             "The request body must be a JSON object.",
         ));
     }
+    // A NUL can only arrive as the escape `\u0000` (raw control bytes are invalid JSON), so
+    // the tree walk that names its field runs only when that escape appears at all.
+    if contains_nul_escape(bytes)
+        && let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = first_nul_path(&document, "")
+    {
+        return Err(FieldErrors::single(field, NUL_MESSAGE));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -152,6 +160,48 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, F
         };
         FieldErrors::single(field, sentence(&message))
     })
+}
+
+/// Why a string holding U+0000 is refused: PostgreSQL `text` cannot store it.
+pub const NUL_MESSAGE: &str = "Text must not contain the NUL character (U+0000).";
+
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(6).any(|w| w == b"\\u0000")
+}
+
+/// The JSON path (`metadata.key`, `userIds[2]`) of the first string or key holding U+0000.
+fn first_nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |name: &str| {
+        if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| first_nul_path(item, &format!("{path}[{index}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                // The key itself cannot be named as sent; its parent can.
+                Some(if path.is_empty() {
+                    "body".to_owned()
+                } else {
+                    path.to_owned()
+                })
+            } else {
+                first_nul_path(item, &join(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// serde names a missing field in the message, while the path points at its parent.
@@ -227,6 +277,36 @@ mod tests {
             "nested.count"
         );
         assert_eq!(errors(r#"{"userId":"a","nested":{}}"#)[0].0, "nested.count");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_path() {
+        assert_eq!(errors(r#"{"userId":"a\u0000b"}"#)[0].0, "userId");
+        assert_eq!(
+            errors(r#"{"userId":"a","nested":{"count":1,"x":["ok","\u0000"]}}"#)[0].0,
+            "nested.x[1]"
+        );
+        assert_eq!(
+            errors(r#"{"userId":"a","nested":{"k\u0000":1}}"#)[0].0,
+            "nested"
+        );
+        assert_eq!(errors(r#"{"userId":"a\u0000"}"#)[0].1, NUL_MESSAGE);
+        // An escaped backslash followed by "u0000" is not a NUL.
+        assert!(parse_json::<Sample>(br#"{"userId":"\\u0000"}"#).is_ok());
+    }
+
+    #[test]
+    fn nesting_past_the_recursion_limit_is_refused_not_overflowed() {
+        for inner in ["1", "\"\\u0000\""] {
+            let deep = format!(
+                "{{\"userId\":\"a\",\"nested\":{}{inner}{}}}",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            );
+            // serde_path_to_error may point into the first array before giving up.
+            let field = &errors(&deep)[0].0;
+            assert!(field.starts_with("nested"), "{inner}: {field}");
+        }
     }
 
     #[test]

@@ -150,12 +150,40 @@ impl From<FieldErrors> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        Self::internal(&error)
+        match refused_data(&error) {
+            Some(reason) => {
+                tracing::info!(error = %error_chain(&error), "the database refused a value");
+                Self::field("body", reason)
+            }
+            None => Self::internal(&error),
+        }
+    }
+}
+
+/// What the client sent wrong when PostgreSQL refused a *value* (SQLSTATE class 22, data
+/// exceptions: invalid text, numbers out of range, strings too long, a `jsonb` it cannot
+/// hold; 54000: a value too large for an index). A field the edge validation missed is then
+/// a client error, not a 500. Constraint (class 23) and connection failures are not data
+/// errors and keep their own handling.
+fn refused_data(error: &sqlx::Error) -> Option<&'static str> {
+    let code = error.as_database_error()?.code()?;
+    if code.starts_with("22") {
+        Some(
+            "A value in this request cannot be stored (invalid text, a number out of range or a value too long).",
+        )
+    } else if code == "54000" {
+        Some("A value in this request is too large to be stored.")
+    } else {
+        None
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
+        if let Some(reason) = error.downcast_ref::<sqlx::Error>().and_then(refused_data) {
+            tracing::info!(error = %error_chain(error.as_ref()), "the database refused a value");
+            return Self::field("body", reason);
+        }
         Self::internal(error.as_ref())
     }
 }

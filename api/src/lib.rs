@@ -19,12 +19,14 @@ pub mod idempotency;
 pub mod implied_tenant;
 mod listener;
 pub mod notifications;
+mod openapi_nulls;
 pub mod paging;
 pub mod path_names;
 pub mod recipients;
 pub mod state;
 pub mod tags;
 pub mod topics;
+pub mod unstorable_text;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,7 +87,17 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document as committed in `openapi/openapi.json`.
 pub fn openapi_json() -> String {
-    openapi_service().spec()
+    openapi_nulls::mark_optional_properties_nullable(&openapi_service().spec())
+}
+
+/// `GET /openapi.json`: the same document as [`openapi_json`], computed once.
+fn serve_openapi_json() -> impl poem::Endpoint {
+    static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    poem::endpoint::make_sync(|_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(SPEC.get_or_init(openapi_json).as_str())
+    })
 }
 
 /// All routes with their middleware, ready to serve: the REST API and the hub on one base URL,
@@ -93,11 +105,10 @@ pub fn openapi_json() -> String {
 pub fn routes(state: AppState, hub: Hub) -> impl poem::Endpoint {
     let api = openapi_service();
     let swagger = api.swagger_ui();
-    let spec = api.spec_endpoint();
     let rest = Route::new()
         .nest("/", api)
         .nest("/swagger", swagger)
-        .at("/openapi.json", spec)
+        .at("/openapi.json", get(serve_openapi_json()))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at(
@@ -107,6 +118,7 @@ pub fn routes(state: AppState, hub: Hub) -> impl poem::Endpoint {
             })),
         )
         .around(render_errors)
+        .around(unstorable_text::refuse_unstorable_text)
         .around(implied_tenant::rewrite_implied_tenant)
         .around(body::limit_body)
         .with(CatchPanic::new().with_handler(|_| {

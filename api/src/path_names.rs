@@ -40,6 +40,25 @@ fn parse(template: &str) -> Vec<Segment> {
 /// The documented name of path parameter `internal` (`param0`, …) for a request to `path`.
 pub fn resolve(internal: &str, path: &str) -> Option<String> {
     let index: usize = internal.strip_prefix("param")?.parse().ok()?;
+    matching_template(path)?
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Param(name) => Some(name.clone()),
+            Segment::Literal(_) => None,
+        })
+        .nth(index)
+}
+
+/// The documented name of the path parameter at segment `index` (0-based, after the leading
+/// `/`) of a request to `path`; `None` when that segment is a literal or no route matches.
+pub fn name_of_segment(path: &str, index: usize) -> Option<String> {
+    match matching_template(path)?.get(index)? {
+        Segment::Param(name) => Some(name.clone()),
+        Segment::Literal(_) => None,
+    }
+}
+
+fn matching_template(path: &str) -> Option<&'static [Segment]> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     templates()
         .iter()
@@ -60,15 +79,7 @@ pub fn resolve(internal: &str, path: &str) -> Option<String> {
                 .filter(|s| matches!(s, Segment::Literal(_)))
                 .count()
         })
-        .and_then(|template| {
-            template
-                .iter()
-                .filter_map(|segment| match segment {
-                    Segment::Param(name) => Some(name.clone()),
-                    Segment::Literal(_) => None,
-                })
-                .nth(index)
-        })
+        .map(Vec::as_slice)
 }
 
 #[cfg(test)]
@@ -79,5 +90,7 @@ mod tests {
         assert_eq!(super::resolve("param0", path).as_deref(), Some("tenantId"));
         assert_eq!(super::resolve("param1", path), None);
         assert_eq!(super::resolve("param0", "/elsewhere"), None);
+        assert_eq!(super::name_of_segment(path, 1).as_deref(), Some("tenantId"));
+        assert_eq!(super::name_of_segment(path, 0), None);
     }
 }

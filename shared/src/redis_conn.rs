@@ -34,5 +34,10 @@ pub async fn connect(config: &RedisConfig) -> anyhow::Result<ConnectionManager> 
     .await
     .map_err(anyhow::Error::from)
     .and_then(|result| result.map_err(anyhow::Error::from))
-    .with_context(|| format!("cannot connect to Redis at {}", config.url))
+    .with_context(|| {
+        format!(
+            "cannot connect to Redis at {}",
+            crate::redact::redact_url(&config.url)
+        )
+    })
 }

@@ -102,7 +102,7 @@ impl Mailer {
             .unwrap_or_else(|| format!("<p>{}</p>", html::escape(&notification.message)));
         Ok(Message::builder()
             .from(self.from.clone())
-            .to(to.parse()?)
+            .to(herald_shared::domain::email::parse_mailbox(to).map_err(anyhow::Error::msg)?)
             .subject(&notification.subject)
             .multipart(MultiPart::alternative_plain_html(
                 notification.message.clone(),

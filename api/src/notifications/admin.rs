@@ -328,6 +328,11 @@ impl NotificationsAdminApi {
     ) -> ApiResult<Accepted> {
         auth.0.in_tenant(tenant_id.0)?;
         let mut draft = NotificationDraft::from(body.0);
+        // The address sent is replaced, but a bad one is still the caller's mistake to hear of.
+        if let Some(email) = &draft.email {
+            herald_shared::domain::email::validate_email(email)
+                .map_err(|reason| ApiError::field("email", reason))?;
+        }
         draft
             .user_id
             .get_or_insert_with(|| TEST_EMAIL_USER.to_owned());

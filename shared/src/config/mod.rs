@@ -174,7 +174,7 @@ impl EmailConfig {
             env.error("HERALD_EMAIL_FROM", "expected an email address");
         }
         let test_recipient = env.string("HERALD_TEST_EMAIL_TO", "test@herald.localhost");
-        if !email_address::EmailAddress::is_valid(&test_recipient) {
+        if crate::domain::email::validate_email(&test_recipient).is_err() {
             env.error("HERALD_TEST_EMAIL_TO", "expected an email address");
         }
         Self {

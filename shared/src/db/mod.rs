@@ -36,8 +36,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// Opens the pool. Fails fast (5 s) with the server named, rather than hanging at startup.
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = config
-        .url
+    let options: PgConnectOptions = without_unsupported_secrets(&config.url)
         .parse()
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
     PgPoolOptions::new()
@@ -50,11 +49,12 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
 
 /// Creates the database when missing, then applies pending migrations (`herald-admin migrate`).
 pub async fn create_and_migrate(config: &DatabaseConfig) -> anyhow::Result<()> {
-    let exists = Postgres::database_exists(&config.url)
+    let url = without_unsupported_secrets(&config.url);
+    let exists = Postgres::database_exists(&url)
         .await
         .with_context(|| format!("cannot reach PostgreSQL at {}", redact(&config.url)))?;
     if !exists {
-        Postgres::create_database(&config.url)
+        Postgres::create_database(&url)
             .await
             .with_context(|| format!("cannot create database {}", redact(&config.url)))?;
         tracing::info!(database = %redact(&config.url), "created database");
@@ -109,27 +109,70 @@ async fn pending_migrations(pool: &PgPool) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// A database URL without its password, for messages and logs.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}@{host}")
-            }
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
+/// libpq parameters sqlx does not support and that hold a secret. sqlx logs every parameter it
+/// does not recognise *with its value*, so these are dropped (with a warning naming only the
+/// key) before sqlx sees the URL.
+const UNSUPPORTED_SECRET_PARAMS: &[&str] = &["sslpassword"];
+
+fn without_unsupported_secrets(database_url: &str) -> String {
+    let Ok(mut url) = url::Url::parse(database_url) else {
+        return database_url.to_owned();
+    };
+    let is_unsupported = |key: &str| {
+        UNSUPPORTED_SECRET_PARAMS
+            .iter()
+            .any(|s| key.eq_ignore_ascii_case(s))
+    };
+    if !url.query_pairs().any(|(key, _)| is_unsupported(&key)) {
+        return database_url.to_owned();
     }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| {
+            let unsupported = is_unsupported(key);
+            if unsupported {
+                tracing::warn!(parameter = %key, "DATABASE_URL parameter not supported; ignored");
+            }
+            !unsupported
+        })
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    url.to_string()
+}
+
+/// A database URL without its password (userinfo or `?password=`), for messages and logs.
+pub fn redact(url: &str) -> String {
+    crate::redact::redact_url(url)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
+    fn secrets_sqlx_would_log_are_dropped_before_it_parses_the_url() {
+        assert_eq!(
+            super::without_unsupported_secrets("postgres://h/db?sslpassword=k&sslmode=require"),
+            "postgres://h/db?sslmode=require"
+        );
+        assert_eq!(
+            super::without_unsupported_secrets("postgres://h/db?SSLPASSWORD=k"),
+            "postgres://h/db"
+        );
+        assert_eq!(
+            super::without_unsupported_secrets("postgres://u:p@h/db?sslmode=disable"),
+            "postgres://u:p@h/db?sslmode=disable"
+        );
+    }
+
+    #[test]
     fn redact_hides_passwords_only() {
         assert_eq!(
-            super::redact("postgres://u:secret@h:5432/db"),
-            "postgres://u@h:5432/db"
+            super::redact("postgres://u:secret@h:5432/db?password=other"),
+            "postgres://u:REDACTED@h:5432/db?password=REDACTED"
         );
         assert_eq!(
             super::redact("postgres://postgres@127.0.0.1/herald"),

@@ -172,6 +172,10 @@ impl ChatUpdate {
 
 fn validate_name(errors: &mut FieldErrors, name: Option<String>) -> Option<String> {
     let name = name.map(|name| name.trim().to_owned())?;
+    if !super::plain_name(&name) {
+        errors.add("name", "The name must not contain control characters.");
+        return None;
+    }
     if name.is_empty() || name.chars().count() > CHAT_NAME_MAX_CHARS {
         errors.add(
             "name",

@@ -2,6 +2,7 @@
 
 pub mod broadcast;
 pub mod chat;
+pub mod email;
 pub mod html;
 pub mod ids;
 pub mod notification;
@@ -17,4 +18,4 @@ pub use notification::{
 pub use recipient::{NewRecipient, Preferences, Recipient, RecipientDraft};
 pub use topic::{NewTopic, Subscription, Topic, TopicDraft};
 pub use user_id::{USER_ID_MAX_CHARS, UserId, UserIdError};
-pub use validation::FieldErrors;
+pub use validation::{FieldErrors, plain_name, storable};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::html;
-use super::{FieldErrors, UserId};
+use super::{FieldErrors, UserId, plain_name, storable};
 
 pub const SUBJECT_MAX_CHARS: usize = 200;
 pub const MESSAGE_MAX_CHARS: usize = 10_000;
@@ -191,16 +191,20 @@ impl NotificationDraft {
             self.html_content,
             self.summary,
         );
-        let client_id = optional_text(&mut errors, "clientId", self.client_id, CLIENT_ID_MAX_CHARS);
-        let email = self.email.and_then(|email| {
-            let email = email.trim().to_owned();
-            if email_address::EmailAddress::is_valid(&email) {
-                Some(email)
-            } else {
-                errors.add("email", "The email must be a valid email address.");
-                None
-            }
-        });
+        let client_id = optional_text(&mut errors, "clientId", self.client_id, CLIENT_ID_MAX_CHARS)
+            .filter(|id| {
+                let plain = plain_name(id);
+                if !plain {
+                    errors.add(
+                        "clientId",
+                        "The clientId must not contain control characters.",
+                    );
+                }
+                plain
+            });
+        let email = self
+            .email
+            .and_then(|email| errors.check("email", super::email::validate_email(&email)));
         let scheduled_for = self.scheduled_for.filter(|when| {
             if *when <= now {
                 errors.add(
@@ -283,6 +287,13 @@ pub(super) fn validate_body(
     html_content: Option<String>,
 ) -> (Option<String>, Option<String>) {
     let html_content = html_content.and_then(|raw| {
+        if !storable(&raw) {
+            errors.add(
+                "htmlContent",
+                "The htmlContent must not contain the NUL character (U+0000).",
+            );
+            return None;
+        }
         if raw.len() > HTML_MAX_BYTES {
             errors.add(
                 "htmlContent",
@@ -322,6 +333,13 @@ pub(super) fn optional_text(
     max: usize,
 ) -> Option<String> {
     let text = value?;
+    if !storable(&text) {
+        errors.add(
+            field,
+            format!("The {field} must not contain the NUL character (U+0000)."),
+        );
+        return None;
+    }
     if text.chars().count() > max {
         errors.add(
             field,
@@ -340,6 +358,18 @@ pub(super) fn validate_metadata(errors: &mut FieldErrors, metadata: &BTreeMap<St
         );
     }
     for (key, value) in metadata {
+        if !plain_name(key) {
+            errors.add(
+                "metadata",
+                "Metadata keys must not contain control characters.",
+            );
+        }
+        if !storable(value) {
+            errors.add(
+                format!("metadata.{}", key.escape_default()),
+                "Metadata values must not contain the NUL character (U+0000).",
+            );
+        }
         if key.is_empty() || key.chars().count() > METADATA_KEY_MAX_CHARS {
             errors.add(
                 "metadata",

@@ -73,18 +73,18 @@ impl RecipientDraft {
     /// Checks every field against SPEC §8, reporting all problems at once.
     pub fn validate(self, user_id: UserId) -> Result<NewRecipient, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let email = self.email.and_then(|email| {
-            let email = email.trim().to_owned();
-            if email_address::EmailAddress::is_valid(&email) {
-                Some(email)
-            } else {
-                errors.add("email", "The email must be a valid email address.");
-                None
-            }
-        });
+        let email = self
+            .email
+            .and_then(|email| errors.check("email", super::email::validate_email(&email)));
         let display_name = self.display_name.filter(|name| {
             let chars = name.chars().count();
-            if name.trim().is_empty() || chars > DISPLAY_NAME_MAX_CHARS {
+            if !super::plain_name(name) {
+                errors.add(
+                    "displayName",
+                    "The displayName must not contain control characters.",
+                );
+                false
+            } else if name.trim().is_empty() || chars > DISPLAY_NAME_MAX_CHARS {
                 errors.add(
                     "displayName",
                     format!(

@@ -52,6 +52,10 @@ impl TopicDraft {
         let mut errors = FieldErrors::new();
         let name = self.name.map(|name| name.trim().to_owned());
         let name = match name {
+            Some(name) if !super::plain_name(&name) => {
+                errors.add("name", "The name must not contain control characters.");
+                None
+            }
             Some(name) if !name.is_empty() && name.chars().count() <= TOPIC_NAME_MAX_CHARS => {
                 Some(name)
             }
@@ -64,6 +68,13 @@ impl TopicDraft {
             }
         };
         let description = self.description.filter(|text| {
+            if !super::storable(text) {
+                errors.add(
+                    "description",
+                    "The description must not contain the NUL character (U+0000).",
+                );
+                return false;
+            }
             let fits = text.chars().count() <= TOPIC_DESCRIPTION_MAX_CHARS;
             if !fits {
                 errors.add(

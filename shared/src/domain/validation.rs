@@ -79,3 +79,29 @@ impl FieldErrors {
             .join("; ")
     }
 }
+
+/// Whether PostgreSQL `text` can store `text`: it cannot hold U+0000.
+pub fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+/// Whether `text` can serve as a name or an id: no control characters (NUL, newlines, tabs,
+/// escapes), which would break logs, headers and displays.
+pub fn plain_name(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_is_unstorable_and_controls_are_not_names() {
+        assert!(storable("tab\tand\nnewline"));
+        assert!(!storable("a\0b"));
+        assert!(plain_name("Équipe 42 — général"));
+        for bad in ["a\0b", "a\nb", "a\tb", "a\u{1b}[31m", "a\u{7f}", "a\u{85}"] {
+            assert!(!plain_name(bad), "{bad:?}");
+        }
+    }
+}
