@@ -26,11 +26,13 @@ impl HubNode {
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
         let state = connect_state(config).await?;
         let (acceptor, local_addr) = bind(&state.config.http)?;
+        let hub = Hub::start(&state.config)?;
+        hub.watch_credentials(state.revoked_keys.clone());
         Ok(Self {
             acceptor,
             local_addr,
             shutdown_timeout: Duration::from_secs(state.config.http.shutdown_timeout_secs),
-            hub: Hub::start(&state.config)?,
+            hub,
             state,
         })
     }
