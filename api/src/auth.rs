@@ -16,7 +16,7 @@ use crate::tags::ApiTags;
 
 /// Shortest and longest token lifetimes a caller may ask for.
 const MIN_EXPIRES_IN: u64 = 60;
-const MAX_EXPIRES_IN: u64 = 30 * 24 * 3600;
+pub(crate) const MAX_EXPIRES_IN: u64 = 30 * 24 * 3600;
 
 /// A request for a user token.
 #[derive(Object, Deserialize, Debug)]
@@ -134,9 +134,14 @@ fn exchange(
         );
     }
     let user_id = errors.finish(user_id)?;
+    // Only API keys reach here (`BackendAuth`); the token records which one, so revoking the
+    // key revokes the tokens it minted.
+    let Caller::Backend { key_id, .. } = caller else {
+        return Err(ApiError::forbidden("Only an API key may mint user tokens."));
+    };
     let token = state
         .jwt
-        .issue(caller.tenant_id(), &user_id, expires_in)
+        .issue(caller.tenant_id(), &user_id, expires_in, *key_id)
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(TokenExchangeResponse {
         token,

@@ -5,7 +5,7 @@
 //! [`Auth`] (either) or [`BackendAuth`] (API key only); both declare their schemes so Swagger
 //! shows them, and both answer 401 problem bodies with the reason.
 
-use herald_shared::auth::{TokenError, api_key};
+use herald_shared::auth::{TokenError, TokenSubject, api_key};
 use herald_shared::db;
 use herald_shared::domain::UserId;
 use poem::Request;
@@ -232,21 +232,27 @@ pub(crate) fn bearer_token(req: &Request) -> Result<Option<&str>, ApiError> {
 }
 
 pub fn verify_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    state
+    verify_subject(state, token).map(|subject| Caller::User {
+        tenant_id: subject.tenant_id,
+        user_id: subject.user_id,
+    })
+}
+
+/// Verifies a user token, refusing one whose minting API key has been revoked.
+pub fn verify_subject(state: &AppState, token: &str) -> Result<TokenSubject, ApiError> {
+    let verified = state
         .jwt
         .verify(token)
-        .map(|subject| Caller::User {
-            tenant_id: subject.tenant_id,
-            user_id: subject.user_id,
-        })
-        .map_err(|error: TokenError| {
-            ApiError::unauthorized(
-                format!("Invalid bearer token: {error}."),
-                format!(
-                    "{BEARER_CHALLENGE}, error=\"invalid_token\", error_description=\"{error}\""
-                ),
-            )
-        })
+        .and_then(|subject| match subject.key_id {
+            Some(key_id) if state.revoked_keys.contains(&key_id) => Err(TokenError::KeyRevoked),
+            _ => Ok(subject),
+        });
+    verified.map_err(|error: TokenError| {
+        ApiError::unauthorized(
+            format!("Invalid bearer token: {error}."),
+            format!("{BEARER_CHALLENGE}, error=\"invalid_token\", error_description=\"{error}\""),
+        )
+    })
 }
 
 async fn verify_api_key(state: &AppState, presented: &str) -> Result<Caller, ApiError> {

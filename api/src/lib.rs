@@ -23,6 +23,7 @@ mod openapi_nulls;
 pub mod paging;
 pub mod path_names;
 pub mod recipients;
+pub mod revoked_keys;
 pub mod state;
 pub mod tags;
 pub mod topics;
@@ -151,11 +152,13 @@ impl Application {
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
         let state = connect_state(config).await?;
         let (acceptor, local_addr) = bind(&state.config.http)?;
+        let hub = Hub::start(&state.config)?;
+        hub.watch_credentials(state.revoked_keys.clone());
         Ok(Self {
             acceptor,
             local_addr,
             timeouts: timeouts(&state.config.http),
-            hub: Hub::start(&state.config)?,
+            hub,
             state,
         })
     }
@@ -182,12 +185,17 @@ pub(crate) async fn connect_state(config: ApiConfig) -> anyhow::Result<AppState>
     db::ensure_schema(&pool, config.database.auto_migrate).await?;
     let redis = redis_conn::connect(&config.redis).await?;
     let jwt = JwtKeys::new(&config.jwt).context("the JWT keys are unusable")?;
+    let refresh = Duration::from_secs(config.jwt.revocation_refresh_secs);
+    let revoked_keys = revoked_keys::RevokedKeys::load(&pool, refresh)
+        .await
+        .context("cannot read the revoked API keys")?;
     Ok(AppState {
         db: pool,
         queues: herald_shared::jobs::Queues::new(redis.clone(), &config.redis.prefix),
         redis,
         jwt: Arc::new(jwt),
         config: Arc::new(config),
+        revoked_keys,
     })
 }
 

@@ -8,6 +8,8 @@ use herald_shared::jobs::Queues;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
+use crate::revoked_keys::RevokedKeys;
+
 /// Shared by all requests; cheap to clone (every field is a handle).
 #[derive(Clone)]
 pub struct AppState {
@@ -16,4 +18,6 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub queues: Queues,
     pub config: Arc<ApiConfig>,
+    /// API keys whose user tokens must be refused.
+    pub revoked_keys: Arc<RevokedKeys>,
 }

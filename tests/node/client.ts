@@ -9,6 +9,8 @@
 //   HERALD_URL            the seed's `apiBaseUrl` (a herald-api or herald-hub base URL)
 //   HERALD_TENANT_ID      the seed's `tenantId`
 //   HERALD_TOKEN          the seed's `accessToken` (a user token from token exchange)
+//   HERALD_NEXT_TOKEN     optional: the token `accessToken` holds once the client starts
+//                         reconnecting, as an app's token factory would fetch a fresh one
 //   HERALD_LAST_EVENT_AT  optional: connect with ?lastEventAt= (catch up from that time)
 //   HERALD_CATCH_UP=1     optional: reconnect with ?lastEventAt=<createdAt of the newest event
 //                         received>, as the README recommends
@@ -39,19 +41,23 @@ function required(name: string): string {
   return value;
 }
 
-// The free variables of the seed's code.
+// The free variables of the seed's code. `accessToken` is read at every use (the seed's
+// accessTokenFactory returns it), so switching it to HERALD_NEXT_TOKEN on reconnect is what a
+// factory fetching a fresh token does.
 Object.assign(globalThis, {
   apiBaseUrl: required('HERALD_URL'),
   tenantId: required('HERALD_TENANT_ID'),
-  accessToken: required('HERALD_TOKEN'),
   displayNotification: (notification: unknown) => emit({ kind: 'notification', notification }),
 });
+let currentToken = required('HERALD_TOKEN');
+const nextToken = process.env.HERALD_NEXT_TOKEN || undefined;
+Object.defineProperty(globalThis, 'accessToken', { get: () => currentToken, configurable: true });
 
 // Seed 000 fetches without credentials, leaving them to the app's HTTP layer: this is that layer.
 // For Herald URLs it adds the user's bearer token (unless the caller set one) and reports the
 // response; the seed reads a clone, so reporting takes nothing from it. The SignalR client's own
 // requests (negotiate, under …/hub) pass through untouched.
-const { apiBaseUrl, tenantId, accessToken } = globalThis as any;
+const { apiBaseUrl, tenantId } = globalThis as any;
 const hubUrl = `${apiBaseUrl}/tenant/${tenantId}/v1/hub`;
 const originalFetch = globalThis.fetch;
 globalThis.fetch = async (input: any, init?: any) => {
@@ -62,7 +68,7 @@ globalThis.fetch = async (input: any, init?: any) => {
   }
   const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
   if (!headers.has('Authorization')) {
-    headers.set('Authorization', `Bearer ${accessToken}`);
+    headers.set('Authorization', `Bearer ${currentToken}`);
   }
   const response = await originalFetch(input, { ...init, headers });
   const text = await response.clone().text();
@@ -97,6 +103,9 @@ signalR.HubConnectionBuilder.prototype.build = function (this: signalR.HubConnec
     emit({ kind: 'event', event });
   });
   connection.onreconnecting((error?: Error) => {
+    if (nextToken) {
+      currentToken = nextToken;
+    }
     if (catchUp) {
       connection.baseUrl = resumeUrl();
     }

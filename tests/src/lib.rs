@@ -14,6 +14,7 @@ pub mod redis_server;
 pub mod signalr;
 pub mod smtp;
 pub mod test_app;
+pub mod tokens;
 
 pub use test_app::{Tenant, TestApp};
 

@@ -47,6 +47,8 @@ pub struct ClientOptions {
     pub base_url: String,
     pub tenant_id: Uuid,
     pub token: String,
+    /// The token the client's factory returns once it starts reconnecting.
+    pub next_token: Option<String>,
     /// Connect with `?lastEventAt=` (catch up from that time).
     pub last_event_at: Option<String>,
     /// Reconnect with `?lastEventAt=` the newest event received, as the README recommends.
@@ -61,6 +63,7 @@ impl ClientOptions {
             base_url: base_url.into(),
             tenant_id,
             token: token.into(),
+            next_token: None,
             last_event_at: None,
             catch_up: false,
             seed: Seed::default(),
@@ -69,6 +72,12 @@ impl ClientOptions {
 
     pub fn last_event_at(mut self, at: impl Into<String>) -> Self {
         self.last_event_at = Some(at.into());
+        self
+    }
+
+    /// Reconnects with `token`, as an `accessTokenFactory` fetching a fresh token would.
+    pub fn next_token(mut self, token: impl Into<String>) -> Self {
+        self.next_token = Some(token.into());
         self
     }
 
@@ -143,6 +152,9 @@ impl SignalRClient {
             .kill_on_drop(true);
         if let Some(at) = &options.last_event_at {
             command.env("HERALD_LAST_EVENT_AT", at);
+        }
+        if let Some(token) = &options.next_token {
+            command.env("HERALD_NEXT_TOKEN", token);
         }
         let mut child = command
             .spawn()

@@ -77,6 +77,10 @@ enum End {
     SocketClosed,
     /// The client stopped reading and its outbox overflowed.
     TooSlow,
+    /// The user's token expired ([`super::expiry`]).
+    TokenExpired,
+    /// The API key that minted the user's token was revoked.
+    KeyRevoked,
 }
 
 /// The task serving an upgraded connection until it ends; spawn it.
@@ -190,6 +194,7 @@ impl Connection {
             params.user.user_id.as_str(),
         );
         let (membership, subscribed) = params.hub.registry().join(&channel);
+        membership.outbox().set_lease(params.user.lease);
         if let Some(subscribed) = subscribed {
             tokio::select! {
                 confirmed = timeout_at(deadline, subscribed) => {
@@ -324,6 +329,8 @@ impl Connection {
                 Poll::Ready(Delivery::Events) => progress = true,
                 Poll::Ready(Delivery::Overflowed) => return Poll::Ready(End::TooSlow),
                 Poll::Ready(Delivery::ShuttingDown) => return Poll::Ready(End::Shutdown),
+                Poll::Ready(Delivery::TokenExpired) => return Poll::Ready(End::TokenExpired),
+                Poll::Ready(Delivery::KeyRevoked) => return Poll::Ready(End::KeyRevoked),
                 Poll::Pending => {}
             }
 
@@ -470,6 +477,16 @@ impl Connection {
             )),
             End::ClientTimeout => Some(protocol::close(
                 Some("Server timeout elapsed without receiving a message from the client."),
+                true,
+            )),
+            // The client's token factory is asked for a fresh token when it reconnects: a token
+            // from a key still valid connects again, the revoked key's is refused with 401.
+            End::TokenExpired => Some(protocol::close(
+                Some("The access token expired; reconnect with a fresh one."),
+                true,
+            )),
+            End::KeyRevoked => Some(protocol::close(
+                Some("The API key that issued the access token was revoked."),
                 true,
             )),
             End::ProtocolError(reason) if self.accepted => {

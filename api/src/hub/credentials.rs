@@ -8,6 +8,7 @@ use poem::Request;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::expiry::Lease;
 use crate::caller::{self, Caller};
 use crate::error::{ApiError, BEARER_CHALLENGE};
 use crate::state::AppState;
@@ -17,6 +18,15 @@ use crate::state::AppState;
 pub struct HubUser {
     pub tenant_id: Uuid,
     pub user_id: UserId,
+    /// How long the token it was authenticated with holds.
+    pub lease: Lease,
+}
+
+impl HubUser {
+    /// Whether `other` is the same user (whatever token each came with).
+    pub fn is_same_user(&self, other: &Self) -> bool {
+        self.tenant_id == other.tenant_id && self.user_id == other.user_id
+    }
 }
 
 /// The query parameters the hub reads (the client may add others; they are ignored).
@@ -96,8 +106,21 @@ pub fn authenticate(
     let Some(token) = token else {
         return Ok(None);
     };
-    match caller::verify_token(state, token)?.in_tenant(tenant_id)? {
-        Caller::User { tenant_id, user_id } => Ok(Some(HubUser { tenant_id, user_id })),
+    let subject = caller::verify_subject(state, token)?;
+    let lease = Lease {
+        expires_at: subject.expires_at,
+        key_id: subject.key_id,
+    };
+    let caller = Caller::User {
+        tenant_id: subject.tenant_id,
+        user_id: subject.user_id,
+    };
+    match caller.in_tenant(tenant_id)? {
+        Caller::User { tenant_id, user_id } => Ok(Some(HubUser {
+            tenant_id,
+            user_id,
+            lease,
+        })),
         Caller::Backend { .. } => Err(missing()),
     }
 }

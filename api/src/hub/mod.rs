@@ -7,11 +7,13 @@
 //! - [`connection`]: one connection's life; [`protocol`]: the wire format.
 //! - [`registry`] and [`pubsub`]: which users are here, and their Redis subscriptions.
 //! - [`catch_up`]: replaying missed events for `lastEventAt`.
+//! - [`expiry`]: closing connections whose token expired or whose API key was revoked.
 
 pub mod catch_up;
 pub mod connection;
 pub mod cors;
 pub mod credentials;
+pub mod expiry;
 pub mod negotiate;
 pub mod node;
 pub mod outbox;
@@ -71,6 +73,15 @@ impl Hub {
             shutdown: watch::Sender::new(false),
             connections: watch::Sender::new(0),
         })))
+    }
+
+    /// Starts the sweep that closes connections whose credential no longer holds.
+    pub fn watch_credentials(&self, revoked: Arc<crate::revoked_keys::RevokedKeys>) {
+        expiry::spawn_sweep(
+            self.0.registry.clone(),
+            revoked,
+            self.0.config.credential_sweep,
+        );
     }
 
     pub fn config(&self) -> &HubConfig {

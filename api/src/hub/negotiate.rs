@@ -160,10 +160,12 @@ fn connecting_user(
             )
         })?;
     match credentials::authenticate(req, state, query, tenant_id)? {
-        Some(presented) if presented != user => Err(ApiError::forbidden(
+        Some(presented) if !presented.is_same_user(&user) => Err(ApiError::forbidden(
             "The connection id was negotiated for another user.",
         )),
-        _ => Ok(user),
+        // The token presented last is the one the connection lives by.
+        Some(presented) => Ok(presented),
+        None => Ok(user),
     }
 }
 

@@ -25,11 +25,13 @@ impl HubNode {
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
         let state = connect_state(config).await?;
         let (acceptor, local_addr) = bind(&state.config.http)?;
+        let hub = Hub::start(&state.config)?;
+        hub.watch_credentials(state.revoked_keys.clone());
         Ok(Self {
             acceptor,
             local_addr,
             timeouts: timeouts(&state.config.http),
-            hub: Hub::start(&state.config)?,
+            hub,
             state,
         })
     }

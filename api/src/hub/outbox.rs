@@ -13,6 +13,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use super::expiry::Lease;
+
 #[derive(Default)]
 pub struct Outbox {
     state: Mutex<State>,
@@ -24,6 +26,8 @@ struct State {
     waker: Option<Waker>,
     /// Set once; the connection must end.
     ended: Option<Delivery>,
+    /// Until when the connection's credential holds ([`super::expiry`] checks it).
+    lease: Option<Lease>,
 }
 
 /// What the connection task gets from its outbox.
@@ -35,6 +39,10 @@ pub enum Delivery {
     Overflowed,
     /// The node is stopping; the client must be told to reconnect.
     ShuttingDown,
+    /// The user's token expired; the client must reconnect with a fresh one.
+    TokenExpired,
+    /// The API key that minted the user's token was revoked.
+    KeyRevoked,
 }
 
 impl Outbox {
@@ -58,9 +66,23 @@ impl Outbox {
 
     /// Ends the connection because the node is stopping.
     pub fn shut_down(&self) {
+        self.end(Delivery::ShuttingDown);
+    }
+
+    /// Ends the connection for `why` (the first reason given is kept).
+    pub fn end(&self, why: Delivery) {
         let mut state = self.lock();
-        state.ended.get_or_insert(Delivery::ShuttingDown);
+        state.ended.get_or_insert(why);
         Self::wake(state);
+    }
+
+    /// Records the credential the connection was opened with.
+    pub fn set_lease(&self, lease: Lease) {
+        self.lock().lease = Some(lease);
+    }
+
+    pub fn lease(&self) -> Option<Lease> {
+        self.lock().lease
     }
 
     fn wake(mut state: MutexGuard<'_, State>) {

@@ -198,6 +198,15 @@ impl Registry {
         }
     }
 
+    /// Calls `check` on every connection of the node, under the registry's lock (the check
+    /// must be quick): the expiry sweep's walk.
+    pub fn for_each_connection(&self, mut check: impl FnMut(&Outbox)) {
+        let users = self.lock();
+        for entry in users.by_channel.values() {
+            entry.connections.iter().for_each(|outbox| check(outbox));
+        }
+    }
+
     fn send(&self, command: Command) {
         // The receiver lives as long as the process (the pub/sub task); if it is gone the node
         // is stopping and nothing needs subscribing.

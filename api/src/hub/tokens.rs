@@ -86,6 +86,10 @@ mod tests {
         HubUser {
             tenant_id: Uuid::nil(),
             user_id: UserId::parse("alice").unwrap(),
+            lease: crate::hub::expiry::Lease {
+                expires_at: u64::MAX,
+                key_id: None,
+            },
         }
     }
 

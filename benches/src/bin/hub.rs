@@ -42,6 +42,9 @@ async fn main() -> anyhow::Result<()> {
     let pool = db.pool().await;
     let mut tx = pool.begin().await?;
     let tenant = herald_shared::db::tenants::insert(&mut tx, "bench").await?;
+    // Tokens name the API key that minted them, as token exchange's do.
+    let key = herald_shared::auth::api_key::generate();
+    let key = herald_shared::db::api_keys::insert(&mut tx, tenant.id, &key).await?;
     tx.commit().await?;
     let prefix = format!("bench{}", &Uuid::new_v4().simple().to_string()[..8]);
 
@@ -67,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let tokens: Vec<String> = users
         .iter()
         .map(|user| {
-            keys.issue(tenant.id, &UserId::parse(user.as_str())?, 3_600)
+            keys.issue(tenant.id, &UserId::parse(user.as_str())?, 3_600, key.id)
                 .map_err(Into::into)
         })
         .collect::<anyhow::Result<_>>()?;

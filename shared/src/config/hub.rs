@@ -41,6 +41,9 @@ pub struct HubConfig {
     /// `HERALD_HUB_MAX_QUEUED_EVENTS`: events waiting for one slow client before it is
     /// disconnected, so a client that stops reading cannot make the node grow without bound.
     pub max_queued_events: usize,
+    /// `HERALD_HUB_CREDENTIAL_SWEEP_SECS`: how often the node closes connections whose token
+    /// expired or whose minting API key was revoked (1–30).
+    pub credential_sweep: Duration,
 }
 
 /// The SignalR clients ping every 15 s and give up after 30 s of silence; the server mirrors
@@ -49,6 +52,9 @@ const DEFAULT_KEEP_ALIVE_SECS: u64 = 15;
 const DEFAULT_CLIENT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 15;
 const DEFAULT_MAX_QUEUED_EVENTS: usize = 256;
+/// With the default revocation refresh (15 s) a revoked key's connections end within 20 s.
+const DEFAULT_CREDENTIAL_SWEEP_SECS: u64 = 5;
+const MAX_CREDENTIAL_SWEEP_SECS: u64 = 30;
 
 impl HubConfig {
     pub fn read(env: &mut Env, environment: Environment) -> Self {
@@ -73,6 +79,16 @@ impl HubConfig {
             "HERALD_HUB_HANDSHAKE_TIMEOUT_SECS",
             DEFAULT_HANDSHAKE_TIMEOUT_SECS,
         );
+        let credential_sweep = seconds(
+            "HERALD_HUB_CREDENTIAL_SWEEP_SECS",
+            DEFAULT_CREDENTIAL_SWEEP_SECS,
+        );
+        if credential_sweep > Duration::from_secs(MAX_CREDENTIAL_SWEEP_SECS) {
+            env.error(
+                "HERALD_HUB_CREDENTIAL_SWEEP_SECS",
+                format!("must be at most {MAX_CREDENTIAL_SWEEP_SECS} seconds"),
+            );
+        }
         let max_queued_events = env.parsed(
             "HERALD_HUB_MAX_QUEUED_EVENTS",
             DEFAULT_MAX_QUEUED_EVENTS,
@@ -87,6 +103,7 @@ impl HubConfig {
             client_timeout,
             handshake_timeout,
             max_queued_events: max_queued_events.max(1),
+            credential_sweep,
         }
     }
 }
@@ -139,6 +156,7 @@ mod tests {
         assert_eq!(config.client_timeout, Duration::from_secs(30));
         assert_eq!(config.handshake_timeout, Duration::from_secs(15));
         assert_eq!(config.max_queued_events, 256);
+        assert_eq!(config.credential_sweep, Duration::from_secs(5));
         assert_eq!(config.cors_origins, CorsOrigins::List(Vec::new()));
     }
 
@@ -179,6 +197,7 @@ mod tests {
                 ("HERALD_HUB_KEEPALIVE_SECS", "0"),
                 ("HERALD_HUB_CLIENT_TIMEOUT_SECS", "soon"),
                 ("HERALD_HUB_MAX_QUEUED_EVENTS", "0"),
+                ("HERALD_HUB_CREDENTIAL_SWEEP_SECS", "31"),
             ],
             Environment::Production,
         )
@@ -188,6 +207,7 @@ mod tests {
             "HERALD_HUB_KEEPALIVE_SECS",
             "HERALD_HUB_CLIENT_TIMEOUT_SECS",
             "HERALD_HUB_MAX_QUEUED_EVENTS",
+            "HERALD_HUB_CREDENTIAL_SWEEP_SECS",
         ] {
             assert!(error.contains(name), "{name} missing from: {error}");
         }

@@ -25,7 +25,15 @@ pub struct JwtConfig {
     pub issuer: String,
     /// RS256 tokens from an external identity service, when configured.
     pub external: Option<ExternalJwtConfig>,
+    /// `HERALD_JWT_REVOCATION_REFRESH_SECS`: how often each process re-reads which API keys are
+    /// revoked (1–60), which bounds how long a revoked key's tokens keep working.
+    pub revocation_refresh_secs: u64,
 }
+
+/// Re-reading the revoked keys every 15 s keeps a revoked key's tokens alive at most that long
+/// on REST (and that plus the hub's sweep on open connections): well under a minute.
+const DEFAULT_REVOCATION_REFRESH_SECS: u64 = 15;
+const MAX_REVOCATION_REFRESH_SECS: u64 = 60;
 
 /// Verification of RS256 tokens minted by another service (Auth0, Keycloak, …).
 #[derive(Clone, Debug)]
@@ -79,11 +87,23 @@ impl JwtConfig {
         if ttl_secs == 0 {
             env.error("HERALD_JWT_TTL_SECS", "must be greater than zero");
         }
+        let revocation_refresh_secs = env.parsed(
+            "HERALD_JWT_REVOCATION_REFRESH_SECS",
+            DEFAULT_REVOCATION_REFRESH_SECS,
+            "a number of seconds",
+        );
+        if !(1..=MAX_REVOCATION_REFRESH_SECS).contains(&revocation_refresh_secs) {
+            env.error(
+                "HERALD_JWT_REVOCATION_REFRESH_SECS",
+                format!("must be between 1 and {MAX_REVOCATION_REFRESH_SECS} seconds"),
+            );
+        }
         Self {
             secret: SecretString::from(secret),
             ttl_secs,
             issuer: env.string("HERALD_JWT_ISSUER", "herald"),
             external: ExternalJwtConfig::read(env),
+            revocation_refresh_secs: revocation_refresh_secs.clamp(1, MAX_REVOCATION_REFRESH_SECS),
         }
     }
 }

@@ -91,3 +91,17 @@ pub async fn revoke(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Ap
     .fetch_optional(conn)
     .await
 }
+
+/// Ids of the keys revoked within the last `window_secs`, across tenants: the tokens they
+/// minted must be refused. Older revocations need not be listed once `window_secs` exceeds the
+/// longest token lifetime, which keeps the list short.
+#[tracing::instrument(skip_all)]
+pub async fn revoked_within(pool: &PgPool, window_secs: u64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM api_keys \
+         WHERE revoked_at IS NOT NULL AND revoked_at > now() - make_interval(secs => $1)",
+    )
+    .bind(window_secs as f64)
+    .fetch_all(pool)
+    .await
+}
