@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blocking;
 pub mod body;
 pub mod broadcasts;
 pub mod caller;
@@ -21,6 +22,7 @@ pub mod notifications;
 pub mod paging;
 pub mod path_names;
 pub mod recipients;
+pub mod settings;
 pub mod state;
 pub mod tags;
 pub mod topics;
@@ -56,6 +58,7 @@ pub type Apis = (
     chat::members::ChatMembersApi,
     chat::messages::ChatMessagesApi,
     chat::broadcast::ChatBroadcastApi,
+    settings::SettingsApi,
 );
 
 /// The OpenAPI service: served at `/openapi.json`, printed by `herald-admin openapi`, and
@@ -74,6 +77,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             chat::members::ChatMembersApi,
             chat::messages::ChatMessagesApi,
             chat::broadcast::ChatBroadcastApi,
+            settings::SettingsApi,
         ),
         "Herald",
         env!("CARGO_PKG_VERSION"),

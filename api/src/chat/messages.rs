@@ -19,7 +19,9 @@ use super::model::{
     ChatMessage, MemberReceipt, MessageInfo, MessagePage, ReadRequest, ReadState, ReceiptStatus,
     RetentionResult, SendMessageRequest,
 };
-use super::{Deleted, OF_USER_ID, actor, chat_access, event_for, publish_to_all, require};
+use super::{
+    Deleted, OF_USER_ID, actor, chat_access, chat_images, event_for, publish_to_all, require,
+};
 use crate::body::JsonBody;
 use crate::caller::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -84,7 +86,9 @@ impl ChatMessagesApi {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let sender = caller.acting_user(of_user_id.0, OF_USER_ID)?;
         let draft = MessageDraft::from(body.0);
-        let content = draft.clone().validate()?;
+        let images = chat_images(&state, tenant_id.0).await?;
+        let checked = draft.clone();
+        let content = crate::blocking::run(move || checked.validate(images)).await?;
         let key = idempotency_key
             .0
             .map(crate::idempotency::validate_key)
@@ -291,7 +295,9 @@ impl ChatMessagesApi {
     ) -> ApiResult<Json<ChatMessage>> {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let editor = caller.acting_user(of_user_id.0, OF_USER_ID)?;
-        let content = MessageDraft::from(body.0).validate()?;
+        let draft = MessageDraft::from(body.0);
+        let images = chat_images(&state, tenant_id.0).await?;
+        let content = crate::blocking::run(move || draft.validate(images)).await?;
         let mut tx = state.db.begin().await?;
         chat_access(&mut tx, tenant_id.0, chat_id.0, &Some(editor.clone())).await?;
         let sender =

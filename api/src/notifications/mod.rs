@@ -89,7 +89,9 @@ impl NotificationsApi {
                 "A user token may only create notifications for its own user.",
             ));
         }
-        let new = draft.clone().validate(caller.user(), Utc::now())?;
+        let (user, fingerprint) = (caller.user().cloned(), draft.clone());
+        let new = crate::blocking::run(move || draft.validate(user.as_ref(), Utc::now())).await?;
+        let draft = fingerprint;
         let key = idempotency_key
             .0
             .map(crate::idempotency::validate_key)

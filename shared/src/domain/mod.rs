@@ -3,6 +3,7 @@
 pub mod broadcast;
 pub mod chat;
 pub mod html;
+mod html_limits;
 pub mod ids;
 pub mod notification;
 pub mod recipient;
