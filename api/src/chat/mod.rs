@@ -93,6 +93,13 @@ impl ChatApi {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let actor = actor(&caller, of_user_id.0)?;
         let new = ChatDraft::from(body.0).validate(actor.as_ref())?;
+        let max = state.config.chat.max_members;
+        if new.members.len() > max {
+            return Err(ApiError::field(
+                "memberIds",
+                format!("A chat has at most {max} members."),
+            ));
+        }
         let mut tx = state.db.begin().await?;
         let (chat_id, created) = match db::chats::insert(&mut tx, tenant_id.0, &new).await? {
             Some(id) => (id, true),
