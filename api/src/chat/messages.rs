@@ -439,6 +439,7 @@ impl ChatMessagesApi {
         method = "get",
         operation_id = "getChatMessageInfo"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn info(
         &self,
         state: Data<&AppState>,
