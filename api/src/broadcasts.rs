@@ -196,7 +196,8 @@ impl BroadcastsApi {
     ) -> ApiResult<Accepted> {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let draft = BroadcastDraft::from(body.0);
-        let new = draft.clone().validate(Utc::now())?;
+        let checked = draft.clone();
+        let new = crate::blocking::run(move || checked.validate(Utc::now())).await?;
         let key = idempotency_key
             .0
             .map(crate::idempotency::validate_key)

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blocking;
 pub mod body;
 pub mod broadcasts;
 pub mod caller;
@@ -24,6 +25,7 @@ pub mod paging;
 pub mod path_names;
 pub mod recipients;
 pub mod revoked_keys;
+pub mod settings;
 pub mod state;
 pub mod tags;
 pub mod topics;
@@ -60,6 +62,7 @@ pub type Apis = (
     chat::members::ChatMembersApi,
     chat::messages::ChatMessagesApi,
     chat::broadcast::ChatBroadcastApi,
+    settings::SettingsApi,
 );
 
 /// The OpenAPI service: served at `/openapi.json`, printed by `herald-admin openapi`, and
@@ -78,6 +81,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             chat::members::ChatMembersApi,
             chat::messages::ChatMessagesApi,
             chat::broadcast::ChatBroadcastApi,
+            settings::SettingsApi,
         ),
         "Herald",
         env!("CARGO_PKG_VERSION"),

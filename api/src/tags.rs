@@ -16,4 +16,6 @@ pub enum ApiTags {
     Broadcasts,
     /// Direct and group chats: members, messages, history, read receipts, delivered live.
     Chat,
+    /// Your tenant's settings for Herald's features.
+    Settings,
 }

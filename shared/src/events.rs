@@ -32,6 +32,8 @@ pub enum EventType {
     /// `id` = the member's user id, `parentId` = chat id.
     ChatMemberAdded,
     ChatMemberRemoved,
+    /// Several members joined at once: `id` = `parentId` = chat id; fetch the member list.
+    ChatMembersChanged,
 }
 
 /// The single argument of the hub's `MessagingEvent` invocation, exactly as sent to clients.

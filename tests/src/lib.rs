@@ -7,6 +7,7 @@ pub mod broadcasts;
 pub mod chat;
 pub mod database;
 pub mod events;
+pub mod hostile_html;
 pub mod hub;
 pub mod process;
 pub mod raw_hub;

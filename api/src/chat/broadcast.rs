@@ -52,7 +52,8 @@ impl ChatBroadcastApi {
     /// The message goes into the sender's direct chat with each of `userIds` (created when
     /// missing) and into each group chat of `chatIds` (the sender must be a member), up to
     /// 10,000 of each: exactly one message per chat, even if the request is retried with the same
-    /// `Idempotency-Key`. Members get `ChatMessage` events as usual.
+    /// `Idempotency-Key`. Members get `ChatMessage` events as usual. For the tenant's backend
+    /// only: an API key with `Of-User-Id` naming the sender; a user token gets 403.
     #[oai(
         path = "/tenant/:tenantId/v1/Chat/broadcast",
         method = "post",
@@ -74,9 +75,19 @@ impl ChatBroadcastApi {
         body: JsonBody<ChatBroadcastRequest>,
     ) -> ApiResult<Accepted> {
         let caller = auth.0.in_tenant(tenant_id.0)?;
+        // One request reaches up to 10,000 users: that is the tenant backend's to decide, not
+        // an end user's (who could otherwise open chats with anyone, made-up ids included).
+        if caller.user().is_some() {
+            return Err(ApiError::forbidden(
+                "Chat broadcasts are sent by the tenant's backend: use the API key \
+                 (X-API-Key) with Of-User-Id naming the sender.",
+            ));
+        }
         let sender = caller.acting_user(of_user_id.0, OF_USER_ID)?;
         let draft = ChatBroadcastDraft::from(body.0);
-        let new = draft.clone().validate(&sender)?;
+        let images = super::chat_images(&state, tenant_id.0).await?;
+        let (checked, acting) = (draft.clone(), sender.clone());
+        let new = crate::blocking::run(move || checked.validate(&acting, images)).await?;
         let key = idempotency_key
             .0
             .map(crate::idempotency::validate_key)

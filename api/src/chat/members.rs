@@ -1,10 +1,12 @@
 //! `Chat/{chatId}/members`: who is in a chat.
 
+use std::collections::HashSet;
+
 use herald_shared::db;
 use herald_shared::domain::UserId;
 use herald_shared::domain::chat::{ChatType, MAX_MEMBER_IDS, MemberRole};
 use herald_shared::domain::topic::parse_user_id_list;
-use herald_shared::events::EventType;
+use herald_shared::events::{EventType, MessagingEvent};
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
@@ -82,7 +84,11 @@ impl ChatMembersApi {
     /// Add members to a group chat
     ///
     /// For the chat's owners and admins, and your backend. Users already in the chat are left as
-    /// they are. Every member (the new ones included) gets `ChatMemberAdded` for each new member.
+    /// they are. A chat has at most `HERALD_CHAT_MAX_MEMBERS` members (default 10,000): beyond it
+    /// the request is 400 (`userIds`) and changes nothing. Each new member gets
+    /// `ChatMemberAdded` (`id` = their user id). The other members get one event per request:
+    /// `ChatMemberAdded` with the new member's id when one was added, or `ChatMembersChanged`
+    /// (`id` = `parentId` = the chat id: fetch the member list) when several were.
     #[oai(
         path = "/tenant/:tenantId/v1/Chat/:chatId/members",
         method = "post",
@@ -120,17 +126,23 @@ impl ChatMembersApi {
             access.role.is_none_or(MemberRole::manages_members),
             "Only the chat's owners and admins can add members.",
         )?;
+        let (count, fresh) =
+            db::chats::lock_membership(&mut tx, tenant_id.0, chat_id.0, &user_ids).await?;
+        let max = state.config.chat.max_members;
+        if usize::try_from(count + fresh).is_ok_and(|total| total > max) {
+            return Err(ApiError::field(
+                "userIds",
+                format!(
+                    "A chat has at most {max} members: it has {count}, and {fresh} of these \
+                     are new."
+                ),
+            ));
+        }
         let added =
             db::chats::add_members(&mut tx, tenant_id.0, chat_id.0, &user_ids, role).await?;
         let members = db::chats::member_ids(&mut tx, tenant_id.0, chat_id.0).await?;
         tx.commit().await?;
-        let events: Vec<_> = added
-            .iter()
-            .flat_map(|new| {
-                let event = event_for(EventType::ChatMemberAdded, new, chat_id.0);
-                members.iter().map(move |m| (m.as_str(), event.clone()))
-            })
-            .collect();
+        let events = membership_events(&members, &added, chat_id.0);
         publish_after_commit(&state, tenant_id.0, &events).await;
         Ok(Json(AddMembersResult {
             added: added.len() as i64,
@@ -198,6 +210,32 @@ impl ChatMembersApi {
         super::publish_to_all(&state, tenant_id.0, &told, event).await;
         Ok(Deleted::NoContent)
     }
+}
+
+/// One event per member, whatever the number added: each new member hears of their own
+/// membership; the others hear who joined when it is one user, or that the list changed.
+fn membership_events<'a>(
+    members: &'a [String],
+    added: &[String],
+    chat_id: Uuid,
+) -> Vec<(&'a str, MessagingEvent)> {
+    let for_others = match added {
+        [] => return Vec::new(),
+        [one] => event_for(EventType::ChatMemberAdded, one, chat_id),
+        _ => event_for(EventType::ChatMembersChanged, chat_id, chat_id),
+    };
+    let added: HashSet<&str> = added.iter().map(String::as_str).collect();
+    members
+        .iter()
+        .map(|member| {
+            let event = if added.contains(member.as_str()) {
+                event_for(EventType::ChatMemberAdded, member, chat_id)
+            } else {
+                for_others.clone()
+            };
+            (member.as_str(), event)
+        })
+        .collect()
 }
 
 /// A direct chat is its two users, for good: 409 for membership changes.

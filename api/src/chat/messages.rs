@@ -19,7 +19,9 @@ use super::model::{
     ChatMessage, MemberReceipt, MessageInfo, MessagePage, ReadRequest, ReadState, ReceiptStatus,
     RetentionResult, SendMessageRequest,
 };
-use super::{Deleted, OF_USER_ID, actor, chat_access, event_for, publish_to_all, require};
+use super::{
+    Deleted, OF_USER_ID, actor, chat_access, chat_images, event_for, publish_to_all, require,
+};
 use crate::body::JsonBody;
 use crate::caller::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -29,6 +31,9 @@ use crate::tags::ApiTags;
 
 const DEFAULT_PAGE_SIZE: i64 = 50;
 const MAX_PAGE_SIZE: i64 = 100;
+/// Members per page of a message's info: like the member list.
+const INFO_DEFAULT_PAGE_SIZE: i64 = 100;
+const INFO_MAX_PAGE_SIZE: i64 = 1_000;
 /// Longest retention period accepted (100 years): beyond it nothing could be old enough.
 const MAX_RETENTION_DAYS: i64 = 36_500;
 
@@ -84,7 +89,9 @@ impl ChatMessagesApi {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let sender = caller.acting_user(of_user_id.0, OF_USER_ID)?;
         let draft = MessageDraft::from(body.0);
-        let content = draft.clone().validate()?;
+        let images = chat_images(&state, tenant_id.0).await?;
+        let checked = draft.clone();
+        let content = crate::blocking::run(move || checked.validate(images)).await?;
         let key = idempotency_key
             .0
             .map(crate::idempotency::validate_key)
@@ -291,7 +298,9 @@ impl ChatMessagesApi {
     ) -> ApiResult<Json<ChatMessage>> {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let editor = caller.acting_user(of_user_id.0, OF_USER_ID)?;
-        let content = MessageDraft::from(body.0).validate()?;
+        let draft = MessageDraft::from(body.0);
+        let images = chat_images(&state, tenant_id.0).await?;
+        let content = crate::blocking::run(move || draft.validate(images)).await?;
         let mut tx = state.db.begin().await?;
         chat_access(&mut tx, tenant_id.0, chat_id.0, &Some(editor.clone())).await?;
         let sender =
@@ -423,12 +432,14 @@ impl ChatMessagesApi {
     /// Get a message's delivery and read state
     ///
     /// For every member but the sender: `Sent`, `Delivered` (one of their devices fetched it)
-    /// or `Read`, with when.
+    /// or `Read`, with when. Members come in user id order, a page at a time: pass the
+    /// `nextAfter` of one page as `after` to get the next.
     #[oai(
         path = "/tenant/:tenantId/v1/Chat/:chatId/messages/:messageId/info",
         method = "get",
         operation_id = "getChatMessageInfo"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn info(
         &self,
         state: Data<&AppState>,
@@ -445,9 +456,16 @@ impl ChatMessagesApi {
         /// With an API key: the user to act as (who must be a member).
         #[oai(name = "Of-User-Id")]
         of_user_id: Header<Option<String>>,
+        /// Start after this user id: the `nextAfter` of the previous page.
+        after: Query<Option<String>>,
+        /// Members per page, 1 to 1,000 (default 100).
+        #[oai(name = "pageSize")]
+        page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<MessageInfo>> {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let actor = actor(&caller, of_user_id.0)?;
+        let page_size = paging::page_size(page_size.0, INFO_DEFAULT_PAGE_SIZE, INFO_MAX_PAGE_SIZE)?;
+        let after = paging::after_user(after.0)?;
         let mut tx = state.db.begin().await?;
         let message = member_message(&mut tx, tenant_id.0, chat_id.0, message_id.0, &actor).await?;
         let receipts = db::chat_receipts::message_info(
@@ -456,9 +474,13 @@ impl ChatMessagesApi {
             chat_id.0,
             message.id,
             &message.sender_id,
+            after.as_ref().map(UserId::as_str),
+            page_size + 1,
         )
         .await?;
         tx.commit().await?;
+        let (receipts, next_after) =
+            paging::keyset_page(receipts, page_size, |r| r.user_id.clone());
         let members = receipts
             .into_iter()
             .map(|r| MemberReceipt {
@@ -477,6 +499,7 @@ impl ChatMessagesApi {
             chat_id: chat_id.0,
             sender_id: message.sender_id,
             members,
+            next_after,
         }))
     }
 

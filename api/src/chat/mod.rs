@@ -13,6 +13,7 @@ pub mod model;
 use herald_shared::db::{self, chats::Access};
 use herald_shared::domain::UserId;
 use herald_shared::domain::chat::{ChatDraft, ChatUpdate, MemberRole};
+use herald_shared::domain::html::Images;
 use herald_shared::events::{EventType, MessagingEvent};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -92,6 +93,13 @@ impl ChatApi {
         let caller = auth.0.in_tenant(tenant_id.0)?;
         let actor = actor(&caller, of_user_id.0)?;
         let new = ChatDraft::from(body.0).validate(actor.as_ref())?;
+        let max = state.config.chat.max_members;
+        if new.members.len() > max {
+            return Err(ApiError::field(
+                "memberIds",
+                format!("A chat has at most {max} members."),
+            ));
+        }
         let mut tx = state.db.begin().await?;
         let (chat_id, created) = match db::chats::insert(&mut tx, tenant_id.0, &new).await? {
             Some(id) => (id, true),
@@ -334,6 +342,13 @@ pub(crate) async fn chat_access(
 }
 
 /// 403 with `detail` unless `allowed`.
+/// How the tenant wants chat HTML sanitized (`PUT /Settings/chat`), read before any
+/// transaction so none is open while the content is checked.
+pub(crate) async fn chat_images(state: &AppState, tenant_id: Uuid) -> ApiResult<Images> {
+    let mut conn = state.db.acquire().await?;
+    Ok(db::chat_settings::get(&mut conn, tenant_id).await?.images())
+}
+
 pub(crate) fn require(allowed: bool, detail: &str) -> ApiResult<()> {
     if allowed {
         Ok(())

@@ -311,7 +311,10 @@ pub struct MessageInfo {
     pub message_id: Uuid,
     pub chat_id: Uuid,
     pub sender_id: String,
+    /// One page of members, in user id order.
     pub members: Vec<MemberReceipt>,
+    /// Pass as `after` to get the next page of members; `null` on the last page.
+    pub next_after: Option<String>,
 }
 
 /// The outcome of a retention run.

@@ -338,7 +338,7 @@ impl NotificationsAdminApi {
             .get_or_insert_with(|| TEST_EMAIL_USER.to_owned());
         draft.email = Some(state.config.email.test_recipient.clone());
         draft.scheduled_for = None;
-        let new = draft.validate(None, Utc::now())?;
+        let new = crate::blocking::run(move || draft.validate(None, Utc::now())).await?;
         let mut conn = state.db.acquire().await?;
         let notification = db::notifications::insert(&mut conn, tenant_id.0, &new).await?;
         drop(conn);

@@ -91,7 +91,9 @@ impl NotificationsApi {
                 "A user token may only create notifications for its own user.",
             ));
         }
-        let new = draft.clone().validate(caller.user(), Utc::now())?;
+        let (user, fingerprint) = (caller.user().cloned(), draft.clone());
+        let new = crate::blocking::run(move || draft.validate(user.as_ref(), Utc::now())).await?;
+        let draft = fingerprint;
         if let (Some(own), Some(email)) = (caller.user(), &new.email) {
             check_own_address(&state, tenant_id.0, own.as_str(), email).await?;
         }

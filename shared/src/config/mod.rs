@@ -4,11 +4,13 @@
 //! and every section validates its values up front so a bad deployment fails at startup with a
 //! message naming the variable, never later inside a request.
 
+mod chat;
 mod env;
 mod hub;
 mod jwt;
 mod worker;
 
+pub use chat::{ChatConfig, DEFAULT_CHAT_MAX_MEMBERS};
 pub use env::{ConfigError, Env};
 pub use hub::{CorsOrigins, HubConfig};
 pub use jwt::{ExternalJwtConfig, JwtConfig};
@@ -218,6 +220,7 @@ pub struct ApiConfig {
     pub jwt: JwtConfig,
     pub email: EmailConfig,
     pub hub: HubConfig,
+    pub chat: ChatConfig,
     pub log_format: LogFormat,
 }
 
@@ -250,6 +253,7 @@ impl ApiConfig {
             jwt: JwtConfig::read(&mut env, environment),
             email: EmailConfig::read(&mut env),
             hub: HubConfig::read(&mut env, environment),
+            chat: ChatConfig::read(&mut env),
             log_format: LogFormat::read(&mut env),
         };
         env.finish(config)
@@ -277,6 +281,7 @@ mod tests {
         assert_eq!(config.http.port, 8080);
         assert_eq!(config.redis.prefix, "herald");
         assert_eq!(config.jwt.ttl_secs, 43_200);
+        assert_eq!(config.chat.max_members, DEFAULT_CHAT_MAX_MEMBERS);
         assert!(config.database.auto_migrate);
         assert_eq!(
             config.database.url,

@@ -111,7 +111,8 @@ pub async fn last_read(
 }
 
 /// When each member but the sender first received and first read `message_id`: the first
-/// receipt whose cursor reached it (cursors only move forward, so that is the earliest).
+/// receipt whose cursor reached it (cursors only move forward, so that is the earliest). In
+/// user id order, at most `limit` members after `after`.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, chat_id = %chat_id))]
 pub async fn message_info(
     conn: &mut PgConnection,
@@ -119,6 +120,8 @@ pub async fn message_info(
     chat_id: Uuid,
     message_id: Uuid,
     sender_id: &str,
+    after: Option<&str>,
+    limit: i64,
 ) -> sqlx::Result<Vec<MemberReceipt>> {
     sqlx::query_as(
         "SELECT m.user_id, \
@@ -129,12 +132,14 @@ pub async fn message_info(
               AND r.chat_id = m.chat_id AND r.user_id = m.user_id AND r.read \
               AND r.up_to_message_id >= $3) AS read_at \
          FROM chat_members m WHERE m.tenant_id = $1 AND m.chat_id = $2 AND m.user_id <> $4 \
-         ORDER BY m.user_id",
+         AND ($5::text IS NULL OR m.user_id > $5) ORDER BY m.user_id LIMIT $6",
     )
     .bind(tenant_id)
     .bind(chat_id)
     .bind(message_id)
     .bind(sender_id)
+    .bind(after)
+    .bind(limit)
     .fetch_all(conn)
     .await
 }

@@ -390,6 +390,34 @@ pub async fn add_members(
     .await
 }
 
+/// How many members the chat has and how many of `user_ids` are not among them yet, with the
+/// chat row locked until the transaction ends, so concurrent additions cannot both fit under the
+/// member limit. Two statements: the count must be read after the lock is held.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, chat_id = %chat_id))]
+pub async fn lock_membership(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    chat_id: Uuid,
+    user_ids: &[String],
+) -> sqlx::Result<(i64, i64)> {
+    sqlx::query("SELECT 1 FROM chats WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+        .bind(tenant_id)
+        .bind(chat_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM chat_members WHERE tenant_id = $1 AND chat_id = $2), \
+                (SELECT count(DISTINCT u) FROM unnest($3::text[]) AS u WHERE NOT EXISTS \
+                   (SELECT 1 FROM chat_members m \
+                    WHERE m.tenant_id = $1 AND m.chat_id = $2 AND m.user_id = u))",
+    )
+    .bind(tenant_id)
+    .bind(chat_id)
+    .bind(user_ids)
+    .fetch_one(conn)
+    .await
+}
+
 /// Removes a member (with their receipts); `false` when they were not one.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, chat_id = %chat_id))]
 pub async fn remove_member(

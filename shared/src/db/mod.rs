@@ -8,6 +8,7 @@ pub mod catch_up;
 pub mod chat_broadcasts;
 pub mod chat_messages;
 pub mod chat_receipts;
+pub mod chat_settings;
 pub mod chats;
 pub mod delivery;
 pub mod email_deliveries;

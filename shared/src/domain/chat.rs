@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::html::Images;
 use super::notification::{text_enum, validate_body, validate_metadata};
 use super::topic::parse_user_id_list;
 use super::{FieldErrors, UserId, ids};
@@ -77,6 +78,25 @@ pub struct ChatMessage {
     pub content: MessageContent,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
+}
+
+/// A tenant's chat settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatSettings {
+    /// Keep `<img>` in chat HTML; off by default, since each image tells its sender the other
+    /// members' IP addresses and read times.
+    pub remote_images: bool,
+}
+
+impl ChatSettings {
+    /// How chat HTML is sanitized under these settings.
+    pub fn images(self) -> Images {
+        if self.remote_images {
+            Images::Keep
+        } else {
+            Images::Remove
+        }
+    }
 }
 
 /// A chat to create, as received.
@@ -216,8 +236,9 @@ pub struct MessageContent {
 impl MessageDraft {
     /// Checks the content (SPEC §8). `contentType: Html` without `htmlContent` means `message`
     /// is the HTML (seed 003's HTML messages); either way the HTML is sanitized and a text
-    /// rendering stands in for a missing plain message.
-    pub fn validate(self) -> Result<MessageContent, FieldErrors> {
+    /// rendering stands in for a missing plain message. `images` is the tenant's chat setting.
+    /// CPU-bound on large HTML: call it off the async threads.
+    pub fn validate(self, images: Images) -> Result<MessageContent, FieldErrors> {
         let mut errors = FieldErrors::new();
         let (message, html_source) = match (self.content_type, self.message, self.html_content) {
             (Some(ContentType::Text), _, Some(_)) => {
@@ -230,7 +251,7 @@ impl MessageDraft {
             (Some(ContentType::Html), Some(message), None) => (None, Some(message)),
             (_, message, html) => (message, html),
         };
-        let (message, html_content) = validate_body(&mut errors, message, html_source);
+        let (message, html_content) = validate_body(&mut errors, message, html_source, images);
         let metadata = self.metadata.unwrap_or_default();
         validate_metadata(&mut errors, &metadata);
         let message = errors.finish(message)?;
@@ -306,9 +327,13 @@ pub struct NewChatBroadcast {
 }
 
 impl ChatBroadcastDraft {
-    pub fn validate(self, sender: &UserId) -> Result<NewChatBroadcast, FieldErrors> {
+    pub fn validate(
+        self,
+        sender: &UserId,
+        images: Images,
+    ) -> Result<NewChatBroadcast, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let content = errors.check_all(self.content.validate());
+        let content = errors.check_all(self.content.validate(images));
         let user_ids = match self.user_ids.filter(|ids| !ids.is_empty()) {
             None => Some(Vec::new()),
             Some(ids) => errors
@@ -376,7 +401,7 @@ mod tests {
             content_type: Some(ContentType::Html),
             ..Default::default()
         }
-        .validate()
+        .validate(Images::Keep)
         .unwrap();
         assert_eq!(content.content_type, ContentType::Html);
         assert!(!content.html_content.as_deref().unwrap().contains("script"));
@@ -386,7 +411,7 @@ mod tests {
             metadata: Some((0..33).map(|i| (format!("k{i}"), "v".into())).collect()),
             ..Default::default()
         }
-        .validate()
+        .validate(Images::Keep)
         .unwrap_err();
         assert_eq!(fields(errors), ["message", "metadata"]);
     }
@@ -415,7 +440,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            fields(draft.validate(&user("me")).unwrap_err()),
+            fields(draft.validate(&user("me"), Images::Keep).unwrap_err()),
             ["userIds"]
         );
     }

@@ -4,6 +4,7 @@ pub mod broadcast;
 pub mod chat;
 pub mod email;
 pub mod html;
+mod html_limits;
 pub mod ids;
 pub mod notification;
 pub mod recipient;

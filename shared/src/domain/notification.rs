@@ -269,7 +269,7 @@ pub(super) fn validate_content(
     summary: Option<String>,
 ) -> Content {
     let subject = required_text(errors, "subject", subject, SUBJECT_MAX_CHARS);
-    let (message, html_content) = validate_body(errors, message, html_content);
+    let (message, html_content) = validate_body(errors, message, html_content, html::Images::Keep);
     let summary = optional_text(errors, "summary", summary, SUMMARY_MAX_CHARS);
     Content {
         subject,
@@ -279,12 +279,14 @@ pub(super) fn validate_content(
     }
 }
 
-/// Checks a message and its HTML (`htmlContent`, at most [`HTML_MAX_BYTES`], sanitized). The
-/// plain message may be omitted when HTML is given: its text rendering stands in.
+/// Checks a message and its HTML (`htmlContent`, at most [`HTML_MAX_BYTES`], sanitized within
+/// the bounds of [`html::sanitize`]). The plain message may be omitted when HTML is given: its
+/// text rendering stands in. CPU-bound on large HTML: call it off the async threads.
 pub(super) fn validate_body(
     errors: &mut FieldErrors,
     message: Option<String>,
     html_content: Option<String>,
+    images: html::Images,
 ) -> (Option<String>, Option<String>) {
     let html_content = html_content.and_then(|raw| {
         if !storable(&raw) {
@@ -301,14 +303,20 @@ pub(super) fn validate_body(
             );
             return None;
         }
-        let clean = html::sanitize(&raw);
+        let clean = errors.check("htmlContent", html::sanitize(&raw, images).map_err(refusal))?;
         (!clean.trim().is_empty()).then_some(clean)
     });
     let message = match (message, &html_content) {
-        (None, Some(html)) => Some(truncate_chars(&html::to_text(html), MESSAGE_MAX_CHARS)),
+        (None, Some(html)) => errors
+            .check("htmlContent", html::to_text(html).map_err(refusal))
+            .map(|text| truncate_chars(&text, MESSAGE_MAX_CHARS)),
         (message, _) => required_text(errors, "message", message, MESSAGE_MAX_CHARS),
     };
     (message, html_content)
+}
+
+fn refusal(rejection: html::HtmlRejection) -> String {
+    format!("The htmlContent {rejection}.")
 }
 
 pub(super) fn required_text(
