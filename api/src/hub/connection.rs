@@ -46,6 +46,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// A catch-up query that takes longer fails the connection (the client reconnects).
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a connection over the per-user limit is closed (negotiate answers 429 with the same).
+pub const TOO_MANY_CONNECTIONS: &str = "Too many connections: this user already has the most \
+     hub connections a node allows (HERALD_HUB_MAX_CONNECTIONS_PER_USER); close one first.";
+
 /// What a new connection needs, decided by the upgrade request.
 pub struct Params {
     pub hub: Hub,
@@ -77,6 +81,8 @@ enum End {
     SocketClosed,
     /// The client stopped reading and its outbox overflowed.
     TooSlow,
+    /// The user already holds `HERALD_HUB_MAX_CONNECTIONS_PER_USER` connections on this node.
+    TooManyConnections,
 }
 
 /// The task serving an upgraded connection until it ends; spawn it.
@@ -189,7 +195,11 @@ impl Connection {
             params.user.tenant_id,
             params.user.user_id.as_str(),
         );
-        let (membership, subscribed) = params.hub.registry().join(&channel);
+        let (membership, subscribed) = params
+            .hub
+            .registry()
+            .join_within(&channel, config.max_connections_per_user)
+            .ok_or(End::TooManyConnections)?;
         if let Some(subscribed) = subscribed {
             tokio::select! {
                 confirmed = timeout_at(deadline, subscribed) => {
@@ -476,6 +486,13 @@ impl Connection {
                 Some(protocol::close(Some(reason), false))
             }
             End::ProtocolError(reason) => Some(protocol::handshake_error(reason)),
+            // Refused before the handshake was answered: accept it, then close with the reason
+            // and without reconnect (a retry would meet the same limit).
+            End::TooManyConnections => Some(format!(
+                "{}{}",
+                protocol::HANDSHAKE_OK,
+                protocol::close(Some(TOO_MANY_CONNECTIONS), false)
+            )),
             End::Shutdown | End::HandshakeTimeout | End::ClientLeft => None,
         };
         if let Some(record) = farewell {

@@ -6,6 +6,7 @@ use poem::http::StatusCode;
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Json, Path};
 use poem::{IntoResponse, Request, Response, handler};
+use herald_shared::events::user_channel;
 use serde::Serialize;
 
 use super::connection::{self, Params};
@@ -51,6 +52,9 @@ pub async fn negotiate(
         query.last_event_at()?;
         let version = negotiate_version(&query)?;
         let user = credentials::require_user(req, &state, &query, tenant_id)?;
+        if at_connection_limit(&hub, &user) {
+            return Ok(None);
+        }
         let token = hub.tokens().issue(user);
         // Version 0 clients use the connection id as the token; version 1 keeps the token
         // secret and the id public.
@@ -58,7 +62,7 @@ pub async fn negotiate(
             0 => (token, None),
             _ => (tokens::random_id(), Some(token)),
         };
-        Ok::<_, ApiError>(NegotiateResponse {
+        Ok::<_, ApiError>(Some(NegotiateResponse {
             negotiate_version: version,
             connection_id,
             connection_token,
@@ -66,12 +70,23 @@ pub async fn negotiate(
                 transport: "WebSockets",
                 transfer_formats: ["Text", "Binary"],
             }],
-        })
+        }))
     };
     match answer.await {
-        Ok(body) => Json(body).into_response(),
+        Ok(Some(body)) => Json(body).into_response(),
+        Ok(None) => problem_response(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            connection::TOO_MANY_CONNECTIONS,
+        )),
         Err(error) => error.into_response(),
     }
+}
+
+/// Whether the user already holds as many connections on this node as one user may. Checked
+/// again (atomically) when the connection joins; this answers early and clearly.
+fn at_connection_limit(hub: &Hub, user: &HubUser) -> bool {
+    let channel = user_channel(hub.redis_prefix(), user.tenant_id, user.user_id.as_str());
+    hub.registry().connections_of(&channel) >= hub.config().max_connections_per_user
 }
 
 /// The version this server speaks with the client: 0 when the client names none, else 1.

@@ -81,8 +81,26 @@ impl Registry {
 
     /// Adds a connection of the user whose channel is `channel`.
     pub fn join(self: &Arc<Self>, channel: &str) -> (Membership, Option<Subscribed>) {
+        self.join_within(channel, usize::MAX)
+            .expect("no connection limit")
+    }
+
+    /// Adds a connection unless the user already has `limit` on this node (`None`); the
+    /// check and the join happen under one lock, so simultaneous connects cannot exceed it.
+    pub fn join_within(
+        self: &Arc<Self>,
+        channel: &str,
+        limit: usize,
+    ) -> Option<(Membership, Option<Subscribed>)> {
         let outbox = Arc::new(Outbox::default());
         let mut users = self.lock();
+        if users
+            .by_channel
+            .get(channel)
+            .is_some_and(|entry| entry.connections.len() >= limit)
+        {
+            return None;
+        }
         if users.shutting_down {
             outbox.shut_down();
         }
@@ -121,7 +139,15 @@ impl Registry {
             channel,
             outbox,
         };
-        (membership, waiter)
+        Some((membership, waiter))
+    }
+
+    /// Open connections of the channel's user on this node.
+    pub fn connections_of(&self, channel: &str) -> usize {
+        self.lock()
+            .by_channel
+            .get(channel)
+            .map_or(0, |entry| entry.connections.len())
     }
 
     fn leave(&self, channel: &Arc<str>, outbox: &Arc<Outbox>) {
@@ -298,6 +324,18 @@ mod tests {
             let delivery = membership.outbox().take(&mut Vec::new(), 8, true).await;
             assert_eq!(delivery, super::super::outbox::Delivery::ShuttingDown);
         }
+    }
+
+    #[test]
+    fn a_user_at_the_limit_cannot_join_until_a_connection_leaves() {
+        let (registry, _commands) = Registry::new(8);
+        let first = registry.join_within("u:alice", 2).expect("first");
+        let _second = registry.join_within("u:alice", 2).expect("second");
+        assert!(registry.join_within("u:alice", 2).is_none());
+        assert!(registry.join_within("u:bob", 2).is_some(), "per user");
+        assert_eq!(registry.connections_of("u:alice"), 2);
+        drop(first);
+        assert!(registry.join_within("u:alice", 2).is_some());
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct HubConfig {
     /// `HERALD_HUB_MAX_QUEUED_EVENTS`: events waiting for one slow client before it is
     /// disconnected, so a client that stops reading cannot make the node grow without bound.
     pub max_queued_events: usize,
+    /// `HERALD_HUB_MAX_CONNECTIONS_PER_USER`: open connections one user may hold on a node;
+    /// the next is refused, so one user (or a leaked token) cannot take a node's sockets.
+    pub max_connections_per_user: usize,
 }
 
 /// The SignalR clients ping every 15 s and give up after 30 s of silence; the server mirrors
@@ -49,6 +52,7 @@ const DEFAULT_KEEP_ALIVE_SECS: u64 = 15;
 const DEFAULT_CLIENT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_HANDSHAKE_TIMEOUT_SECS: u64 = 15;
 const DEFAULT_MAX_QUEUED_EVENTS: usize = 256;
+const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 20;
 
 impl HubConfig {
     pub fn read(env: &mut Env, environment: Environment) -> Self {
@@ -81,12 +85,21 @@ impl HubConfig {
         if max_queued_events == 0 {
             env.error("HERALD_HUB_MAX_QUEUED_EVENTS", "must be at least 1");
         }
+        let max_connections_per_user = env.parsed(
+            "HERALD_HUB_MAX_CONNECTIONS_PER_USER",
+            DEFAULT_MAX_CONNECTIONS_PER_USER,
+            "a positive number of connections",
+        );
+        if max_connections_per_user == 0 {
+            env.error("HERALD_HUB_MAX_CONNECTIONS_PER_USER", "must be at least 1");
+        }
         Self {
             cors_origins,
             keep_alive,
             client_timeout,
             handshake_timeout,
             max_queued_events: max_queued_events.max(1),
+            max_connections_per_user: max_connections_per_user.max(1),
         }
     }
 }
@@ -139,6 +152,7 @@ mod tests {
         assert_eq!(config.client_timeout, Duration::from_secs(30));
         assert_eq!(config.handshake_timeout, Duration::from_secs(15));
         assert_eq!(config.max_queued_events, 256);
+        assert_eq!(config.max_connections_per_user, 20);
         assert_eq!(config.cors_origins, CorsOrigins::List(Vec::new()));
     }
 
@@ -179,6 +193,7 @@ mod tests {
                 ("HERALD_HUB_KEEPALIVE_SECS", "0"),
                 ("HERALD_HUB_CLIENT_TIMEOUT_SECS", "soon"),
                 ("HERALD_HUB_MAX_QUEUED_EVENTS", "0"),
+                ("HERALD_HUB_MAX_CONNECTIONS_PER_USER", "0"),
             ],
             Environment::Production,
         )
@@ -188,6 +203,7 @@ mod tests {
             "HERALD_HUB_KEEPALIVE_SECS",
             "HERALD_HUB_CLIENT_TIMEOUT_SECS",
             "HERALD_HUB_MAX_QUEUED_EVENTS",
+            "HERALD_HUB_MAX_CONNECTIONS_PER_USER",
         ] {
             assert!(error.contains(name), "{name} missing from: {error}");
         }
