@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use herald_shared::config::{ApiConfig, HubConfig};
 use poem::middleware::CatchPanic;
+use secrecy::ExposeSecret;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, post};
 use tokio::sync::watch;
 
@@ -67,7 +68,7 @@ impl Hub {
             config: config.hub.clone(),
             redis_prefix: config.redis.prefix.clone(),
             registry,
-            tokens: ConnectionTokens::default(),
+            tokens: ConnectionTokens::new(config.jwt.secret.expose_secret().as_bytes()),
             shutdown: watch::Sender::new(false),
             connections: watch::Sender::new(0),
         })))
