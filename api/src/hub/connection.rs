@@ -81,6 +81,9 @@ enum End {
     SocketClosed,
     /// The client stopped reading and its outbox overflowed.
     TooSlow,
+    /// The node's Redis subscription dropped while this connection was live: it may have
+    /// missed events, so the client reconnects and catches up.
+    EventsLost,
     /// The user already holds `HERALD_HUB_MAX_CONNECTIONS_PER_USER` connections on this node.
     TooManyConnections,
 }
@@ -119,6 +122,10 @@ async fn run(mut connection: Connection, params: Params) {
         End::TooSlow => tracing::warn!(
             %tenant_id, user_id, client_id,
             "disconnected a client that stopped reading (its event queue was full)"
+        ),
+        End::EventsLost => tracing::info!(
+            %tenant_id, user_id, client_id,
+            "told a client to reconnect: the Redis subscription dropped while it was connected"
         ),
         End::CatchUpFailed => tracing::warn!(
             %tenant_id, user_id, client_id, "closed a connection whose catch-up failed"
@@ -334,6 +341,7 @@ impl Connection {
                 Poll::Ready(Delivery::Events) => progress = true,
                 Poll::Ready(Delivery::Overflowed) => return Poll::Ready(End::TooSlow),
                 Poll::Ready(Delivery::ShuttingDown) => return Poll::Ready(End::Shutdown),
+                Poll::Ready(Delivery::EventsLost) => return Poll::Ready(End::EventsLost),
                 Poll::Pending => {}
             }
 
@@ -476,6 +484,13 @@ impl Connection {
             )),
             End::CatchUpFailed => Some(protocol::close(
                 Some("Catching up on missed events failed; reconnect to try again."),
+                true,
+            )),
+            End::EventsLost => Some(protocol::close(
+                Some(
+                    "The hub's event subscription was interrupted; reconnect with lastEventAt \
+                     to receive what you missed.",
+                ),
                 true,
             )),
             End::ClientTimeout => Some(protocol::close(

@@ -35,6 +35,9 @@ pub enum Delivery {
     Overflowed,
     /// The node is stopping; the client must be told to reconnect.
     ShuttingDown,
+    /// Events may have been lost while the node's Redis subscription was down; the client
+    /// must reconnect (and catch up with `lastEventAt`).
+    EventsLost,
 }
 
 impl Outbox {
@@ -60,6 +63,13 @@ impl Outbox {
     pub fn shut_down(&self) {
         let mut state = self.lock();
         state.ended.get_or_insert(Delivery::ShuttingDown);
+        Self::wake(state);
+    }
+
+    /// Ends the connection because events may have been lost on the way to it.
+    pub fn lost_events(&self) {
+        let mut state = self.lock();
+        state.ended.get_or_insert(Delivery::EventsLost);
         Self::wake(state);
     }
 
