@@ -64,7 +64,10 @@ async fn a_connection_token_is_redeemed_once_across_nodes() {
             .await,
     )
     .await;
-    let id = body["connectionToken"].as_str().expect("a token").to_owned();
+    let id = body["connectionToken"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
     let on = |node: &herald_tests::process::HeraldProcess| {
         hub_ws_url(&node.base_url(), app.tenant.id, &format!("id={id}"))
     };

@@ -35,7 +35,16 @@ async fn a_client_gets_what_was_sent_while_its_nodes_subscription_was_down() {
     // while the API goes on publishing: the gap is certain, not a race with the reconnect.
     redis_command(
         &redis.url(),
-        &["ACL", "SETUSER", "hub", "on", ">hub-password", "~*", "&*", "+@all"],
+        &[
+            "ACL",
+            "SETUSER",
+            "hub",
+            "on",
+            ">hub-password",
+            "~*",
+            "&*",
+            "+@all",
+        ],
     )
     .await;
     let app = TestApp::spawn_with(&[("REDIS_URL", &redis.url())]).await;

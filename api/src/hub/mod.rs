@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use herald_shared::config::{ApiConfig, HubConfig};
 use poem::middleware::CatchPanic;
-use secrecy::ExposeSecret;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, post};
+use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::error::{Problem, problem_response, render_errors};

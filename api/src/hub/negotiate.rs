@@ -2,11 +2,11 @@
 //! hands out a connection token) and `GET …/hub?id=<token>` (the WebSocket upgrade). A client
 //! that skips negotiation upgrades without `id` and authenticates the upgrade itself.
 
+use herald_shared::events::user_channel;
 use poem::http::StatusCode;
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Json, Path};
 use poem::{IntoResponse, Request, Response, handler};
-use herald_shared::events::user_channel;
 use serde::Serialize;
 
 use super::connection::{self, Params};

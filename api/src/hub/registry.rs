@@ -376,7 +376,10 @@ mod tests {
         let (waiting, _) = registry.join("u:bob");
         registry.subscriptions_lost();
         let (_during, waiter) = registry.join("u:alice");
-        assert!(waiter.is_some(), "a connection during the gap waits for the subscription");
+        assert!(
+            waiter.is_some(),
+            "a connection during the gap waits for the subscription"
+        );
         registry.confirm(&[("u:alice".into(), 1), ("u:bob".into(), 2)]);
         assert_eq!(registry.subscriptions_restored(), 1);
         let delivery = live.outbox().take(&mut Vec::new(), 8, true).await;

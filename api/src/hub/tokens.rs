@@ -76,7 +76,10 @@ impl ConnectionTokens {
     /// A new single-use token for `user`. JWT text is base64url and dots, so the client can
     /// append it to the connect URL unencoded.
     pub fn issue(&self, user: &HubUser) -> String {
-        self.issue_expiring(user, jsonwebtoken::get_current_timestamp() + TOKEN_LIFETIME.as_secs())
+        self.issue_expiring(
+            user,
+            jsonwebtoken::get_current_timestamp() + TOKEN_LIFETIME.as_secs(),
+        )
     }
 
     fn issue_expiring(&self, user: &HubUser, exp: u64) -> String {
