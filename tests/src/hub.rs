@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::process::{HeraldProcess, free_port};
 use crate::raw_hub::{RawHubClient, Refused};
 use crate::signalr::{ClientOptions, SignalRClient};
-use crate::{Tenant, TestApp, redis_url};
+use crate::{Tenant, TestApp};
 
 /// The hub's WebSocket URL on a node: `ws://…/tenant/{tenantId}/v1/hub?{query}`.
 pub fn hub_ws_url(base_url: &str, tenant_id: Uuid, query: &str) -> String {
@@ -125,7 +125,8 @@ impl TestApp {
     }
 
     async fn redis(&self) -> redis::aio::ConnectionManager {
-        redis::Client::open(redis_url())
+        // The Redis this test's processes use (a private one when the test started one).
+        redis::Client::open(self.redis_url.as_str())
             .expect("redis url")
             .get_connection_manager()
             .await

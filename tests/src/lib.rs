@@ -14,6 +14,7 @@ pub mod raw_hub;
 pub mod redis_server;
 pub mod signalr;
 pub mod smtp;
+pub mod split_proxy;
 pub mod test_app;
 pub mod tokens;
 

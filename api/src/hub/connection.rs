@@ -46,6 +46,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// A catch-up query that takes longer fails the connection (the client reconnects).
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a connection over the per-user limit is closed (negotiate answers 429 with the same).
+pub const TOO_MANY_CONNECTIONS: &str = "Too many connections: this user already has the most \
+     hub connections a node allows (HERALD_HUB_MAX_CONNECTIONS_PER_USER); close one first.";
+
 /// What a new connection needs, decided by the upgrade request.
 pub struct Params {
     pub hub: Hub,
@@ -81,6 +85,11 @@ enum End {
     TokenExpired,
     /// The API key that minted the user's token was revoked.
     KeyRevoked,
+    /// The node's Redis subscription dropped while this connection was live: it may have
+    /// missed events, so the client reconnects and catches up.
+    EventsLost,
+    /// The user already holds `HERALD_HUB_MAX_CONNECTIONS_PER_USER` connections on this node.
+    TooManyConnections,
 }
 
 /// The task serving an upgraded connection until it ends; spawn it.
@@ -117,6 +126,10 @@ async fn run(mut connection: Connection, params: Params) {
         End::TooSlow => tracing::warn!(
             %tenant_id, user_id, client_id,
             "disconnected a client that stopped reading (its event queue was full)"
+        ),
+        End::EventsLost => tracing::info!(
+            %tenant_id, user_id, client_id,
+            "told a client to reconnect: the Redis subscription dropped while it was connected"
         ),
         End::CatchUpFailed => tracing::warn!(
             %tenant_id, user_id, client_id, "closed a connection whose catch-up failed"
@@ -193,7 +206,11 @@ impl Connection {
             params.user.tenant_id,
             params.user.user_id.as_str(),
         );
-        let (membership, subscribed) = params.hub.registry().join(&channel);
+        let (membership, subscribed) = params
+            .hub
+            .registry()
+            .join_within(&channel, config.max_connections_per_user)
+            .ok_or(End::TooManyConnections)?;
         membership.outbox().set_lease(params.user.lease);
         if let Some(subscribed) = subscribed {
             tokio::select! {
@@ -331,6 +348,7 @@ impl Connection {
                 Poll::Ready(Delivery::ShuttingDown) => return Poll::Ready(End::Shutdown),
                 Poll::Ready(Delivery::TokenExpired) => return Poll::Ready(End::TokenExpired),
                 Poll::Ready(Delivery::KeyRevoked) => return Poll::Ready(End::KeyRevoked),
+                Poll::Ready(Delivery::EventsLost) => return Poll::Ready(End::EventsLost),
                 Poll::Pending => {}
             }
 
@@ -475,6 +493,13 @@ impl Connection {
                 Some("Catching up on missed events failed; reconnect to try again."),
                 true,
             )),
+            End::EventsLost => Some(protocol::close(
+                Some(
+                    "The hub's event subscription was interrupted; reconnect with lastEventAt \
+                     to receive what you missed.",
+                ),
+                true,
+            )),
             End::ClientTimeout => Some(protocol::close(
                 Some("Server timeout elapsed without receiving a message from the client."),
                 true,
@@ -493,6 +518,13 @@ impl Connection {
                 Some(protocol::close(Some(reason), false))
             }
             End::ProtocolError(reason) => Some(protocol::handshake_error(reason)),
+            // Refused before the handshake was answered: accept it, then close with the reason
+            // and without reconnect (a retry would meet the same limit).
+            End::TooManyConnections => Some(format!(
+                "{}{}",
+                protocol::HANDSHAKE_OK,
+                protocol::close(Some(TOO_MANY_CONNECTIONS), false)
+            )),
             End::Shutdown | End::HandshakeTimeout | End::ClientLeft => None,
         };
         if let Some(record) = farewell {

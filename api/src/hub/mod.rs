@@ -29,6 +29,7 @@ use anyhow::Context;
 use herald_shared::config::{ApiConfig, HubConfig};
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, post};
+use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::error::{Problem, problem_response, render_errors};
@@ -69,7 +70,7 @@ impl Hub {
             config: config.hub.clone(),
             redis_prefix: config.redis.prefix.clone(),
             registry,
-            tokens: ConnectionTokens::default(),
+            tokens: ConnectionTokens::new(config.jwt.secret.expose_secret().as_bytes()),
             shutdown: watch::Sender::new(false),
             connections: watch::Sender::new(0),
         })))

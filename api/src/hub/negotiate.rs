@@ -2,6 +2,7 @@
 //! hands out a connection token) and `GET …/hub?id=<token>` (the WebSocket upgrade). A client
 //! that skips negotiation upgrades without `id` and authenticates the upgrade itself.
 
+use herald_shared::events::user_channel;
 use poem::http::StatusCode;
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Json, Path};
@@ -51,14 +52,17 @@ pub async fn negotiate(
         query.last_event_at()?;
         let version = negotiate_version(&query)?;
         let user = credentials::require_user(req, &state, &query, tenant_id)?;
-        let token = hub.tokens().issue(user);
+        if at_connection_limit(&hub, &user) {
+            return Ok(None);
+        }
+        let token = hub.tokens().issue(&user);
         // Version 0 clients use the connection id as the token; version 1 keeps the token
         // secret and the id public.
         let (connection_id, connection_token) = match version {
             0 => (token, None),
             _ => (tokens::random_id(), Some(token)),
         };
-        Ok::<_, ApiError>(NegotiateResponse {
+        Ok::<_, ApiError>(Some(NegotiateResponse {
             negotiate_version: version,
             connection_id,
             connection_token,
@@ -66,12 +70,23 @@ pub async fn negotiate(
                 transport: "WebSockets",
                 transfer_formats: ["Text", "Binary"],
             }],
-        })
+        }))
     };
     match answer.await {
-        Ok(body) => Json(body).into_response(),
+        Ok(Some(body)) => Json(body).into_response(),
+        Ok(None) => problem_response(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            connection::TOO_MANY_CONNECTIONS,
+        )),
         Err(error) => error.into_response(),
     }
+}
+
+/// Whether the user already holds as many connections on this node as one user may. Checked
+/// again (atomically) when the connection joins; this answers early and clearly.
+fn at_connection_limit(hub: &Hub, user: &HubUser) -> bool {
+    let channel = user_channel(hub.redis_prefix(), user.tenant_id, user.user_id.as_str());
+    hub.registry().connections_of(&channel) >= hub.config().max_connections_per_user
 }
 
 /// The version this server speaks with the client: 0 when the client names none, else 1.
@@ -105,12 +120,13 @@ pub async fn connect(
         ));
     };
     let accepted = async {
-        let tenant_id = credentials::tenant_id(&tenant)?;
-        let query = HubQuery::parse(req)?;
-        let client_id = query.client_id()?;
-        let last_event_at = query.last_event_at()?;
-        let user = connecting_user(req, &state, &hub, &query, tenant_id)?;
-        Ok::<_, ApiError>(Params {
+        let refused = IntoResponse::into_response;
+        let tenant_id = credentials::tenant_id(&tenant).map_err(refused)?;
+        let query = HubQuery::parse(req).map_err(refused)?;
+        let client_id = query.client_id().map_err(refused)?;
+        let last_event_at = query.last_event_at().map_err(refused)?;
+        let user = connecting_user(req, &state, &hub, &query, tenant_id).await?;
+        Ok::<_, Response>(Params {
             hub: hub.clone(),
             user,
             client_id,
@@ -123,7 +139,7 @@ pub async fn connect(
     };
     let params = match accepted.await {
         Ok(params) => params,
-        Err(error) => return error.into_response(),
+        Err(refusal) => return refusal,
     };
     websocket
         .config(websocket_config())
@@ -136,36 +152,51 @@ pub async fn connect(
         .into_response()
 }
 
-/// With a connection token: the user negotiate authenticated (404 when the token is unknown,
-/// used or expired; 403 if the upgrade also presents a different user's token). Without one
-/// (skipNegotiation): the upgrade's own credential.
-fn connecting_user(
+/// With a connection token: the user negotiate authenticated, on whichever node (404 when the
+/// token is unknown, used or expired; 403 if the upgrade also presents a different user's
+/// token; 503 when Redis cannot record its use). Without one (skipNegotiation): the upgrade's
+/// own credential.
+async fn connecting_user(
     req: &Request,
     state: &AppState,
     hub: &Hub,
     query: &HubQuery,
     tenant_id: uuid::Uuid,
-) -> Result<HubUser, ApiError> {
+) -> Result<HubUser, Response> {
     let Some(token) = &query.id else {
-        return credentials::require_user(req, state, query, tenant_id);
+        return credentials::require_user(req, state, query, tenant_id)
+            .map_err(IntoResponse::into_response);
     };
-    let user = hub
+    let unknown = || {
+        ApiError::not_found(
+            "Unknown, used or expired connection id: negotiate again (ids are single-use \
+             and valid for 30 seconds).",
+        )
+    };
+    let mut redis = state.redis.clone();
+    let user = match hub
         .tokens()
-        .redeem(token)
-        .filter(|user| user.tenant_id == tenant_id)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "Unknown, used or expired connection id: negotiate again (ids are single-use \
-                 and valid for 30 seconds).",
-            )
-        })?;
-    match credentials::authenticate(req, state, query, tenant_id)? {
-        Some(presented) if !presented.is_same_user(&user) => Err(ApiError::forbidden(
+        .redeem(&mut redis, hub.redis_prefix(), token)
+        .await
+    {
+        Ok(user) if user.tenant_id == tenant_id => user,
+        Ok(_) | Err(tokens::Rejected::Invalid) => return Err(unknown().into_response()),
+        Err(tokens::Rejected::Unavailable) => {
+            return Err(problem_response(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The hub cannot check the connection id right now; negotiate again shortly.",
+            )));
+        }
+    };
+    match credentials::authenticate(req, state, query, tenant_id) {
+        Err(error) => Err(error.into_response()),
+        Ok(Some(presented)) if !presented.is_same_user(&user) => Err(ApiError::forbidden(
             "The connection id was negotiated for another user.",
-        )),
+        )
+        .into_response()),
         // The token presented last is the one the connection lives by.
-        Some(presented) => Ok(presented),
-        None => Ok(user),
+        Ok(Some(presented)) => Ok(presented),
+        Ok(None) => Ok(user),
     }
 }
 

@@ -43,6 +43,9 @@ pub enum Delivery {
     TokenExpired,
     /// The API key that minted the user's token was revoked.
     KeyRevoked,
+    /// Events may have been lost while the node's Redis subscription was down; the client
+    /// must reconnect (and catch up with `lastEventAt`).
+    EventsLost,
 }
 
 impl Outbox {
@@ -83,6 +86,13 @@ impl Outbox {
 
     pub fn lease(&self) -> Option<Lease> {
         self.lock().lease
+    }
+
+    /// Ends the connection because events may have been lost on the way to it.
+    pub fn lost_events(&self) {
+        let mut state = self.lock();
+        state.ended.get_or_insert(Delivery::EventsLost);
+        Self::wake(state);
     }
 
     fn wake(mut state: MutexGuard<'_, State>) {

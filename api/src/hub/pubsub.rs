@@ -54,6 +54,14 @@ pub async fn run(
         if !channels.is_empty() {
             tracing::info!(users = channels.len(), "subscribed to Redis pub/sub");
         }
+        let told = registry.subscriptions_restored();
+        if told > 0 {
+            tracing::warn!(
+                connections = told,
+                "told connections to reconnect and catch up: events published while the Redis \
+                 subscription was down never reached them"
+            );
+        }
         backoff = RECONNECT_MIN;
         tokio::select! {
             () = forward(stream, &registry) => {
@@ -66,6 +74,8 @@ pub async fn run(
                 }
             },
         }
+        // Whatever was published from now until the next SUBSCRIBE is lost to this node.
+        registry.subscriptions_lost();
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,6 +34,9 @@ struct Users {
     by_channel: HashMap<Arc<str>, UserEntry>,
     /// The node is stopping: every connection, including any that joins now, must end.
     shutting_down: bool,
+    /// Connections that were live when the Redis subscription dropped: they may have missed
+    /// events, and are told to reconnect once the node is subscribed again.
+    missed_events: Vec<Weak<Outbox>>,
 }
 
 struct UserEntry {
@@ -81,8 +84,26 @@ impl Registry {
 
     /// Adds a connection of the user whose channel is `channel`.
     pub fn join(self: &Arc<Self>, channel: &str) -> (Membership, Option<Subscribed>) {
+        self.join_within(channel, usize::MAX)
+            .expect("no connection limit")
+    }
+
+    /// Adds a connection unless the user already has `limit` on this node (`None`); the
+    /// check and the join happen under one lock, so simultaneous connects cannot exceed it.
+    pub fn join_within(
+        self: &Arc<Self>,
+        channel: &str,
+        limit: usize,
+    ) -> Option<(Membership, Option<Subscribed>)> {
         let outbox = Arc::new(Outbox::default());
         let mut users = self.lock();
+        if users
+            .by_channel
+            .get(channel)
+            .is_some_and(|entry| entry.connections.len() >= limit)
+        {
+            return None;
+        }
         if users.shutting_down {
             outbox.shut_down();
         }
@@ -121,7 +142,15 @@ impl Registry {
             channel,
             outbox,
         };
-        (membership, waiter)
+        Some((membership, waiter))
+    }
+
+    /// Open connections of the channel's user on this node.
+    pub fn connections_of(&self, channel: &str) -> usize {
+        self.lock()
+            .by_channel
+            .get(channel)
+            .map_or(0, |entry| entry.connections.len())
     }
 
     fn leave(&self, channel: &Arc<str>, outbox: &Arc<Outbox>) {
@@ -170,6 +199,33 @@ impl Registry {
                 entry.waiters = Vec::new();
             }
         }
+    }
+
+    /// The Redis subscription dropped: until it is back, no channel counts as subscribed (a
+    /// new connection waits in its handshake), and the connections live now are remembered.
+    pub fn subscriptions_lost(&self) {
+        let mut guard = self.lock();
+        let users = &mut *guard;
+        for entry in users.by_channel.values_mut() {
+            if std::mem::take(&mut entry.subscribed) {
+                users
+                    .missed_events
+                    .extend(entry.connections.iter().map(Arc::downgrade));
+            }
+        }
+    }
+
+    /// Subscribed again: every connection that was live across the gap is closed with
+    /// `allowReconnect`, so its client reconnects and replays what it missed (`lastEventAt`).
+    /// Returns how many.
+    pub fn subscriptions_restored(&self) -> usize {
+        let missed = std::mem::take(&mut self.lock().missed_events);
+        let mut closed = 0;
+        for outbox in missed.iter().filter_map(Weak::upgrade) {
+            outbox.lost_events();
+            closed += 1;
+        }
+        closed
     }
 
     /// Every channel with its generation: what a new Redis connection must subscribe to.
@@ -307,6 +363,38 @@ mod tests {
             let delivery = membership.outbox().take(&mut Vec::new(), 8, true).await;
             assert_eq!(delivery, super::super::outbox::Delivery::ShuttingDown);
         }
+    }
+
+    #[test]
+    fn a_user_at_the_limit_cannot_join_until_a_connection_leaves() {
+        let (registry, _commands) = Registry::new(8);
+        let first = registry.join_within("u:alice", 2).expect("first");
+        let _second = registry.join_within("u:alice", 2).expect("second");
+        assert!(registry.join_within("u:alice", 2).is_none());
+        assert!(registry.join_within("u:bob", 2).is_some(), "per user");
+        assert_eq!(registry.connections_of("u:alice"), 2);
+        drop(first);
+        assert!(registry.join_within("u:alice", 2).is_some());
+    }
+
+    #[tokio::test]
+    async fn connections_live_when_the_subscription_dropped_are_told_to_reconnect() {
+        let (registry, _commands) = Registry::new(8);
+        let (live, _) = registry.join("u:alice");
+        registry.confirm(&[("u:alice".into(), 1)]);
+        let (waiting, _) = registry.join("u:bob");
+        registry.subscriptions_lost();
+        let (_during, waiter) = registry.join("u:alice");
+        assert!(
+            waiter.is_some(),
+            "a connection during the gap waits for the subscription"
+        );
+        registry.confirm(&[("u:alice".into(), 1), ("u:bob".into(), 2)]);
+        assert_eq!(registry.subscriptions_restored(), 1);
+        let delivery = live.outbox().take(&mut Vec::new(), 8, true).await;
+        assert_eq!(delivery, super::super::outbox::Delivery::EventsLost);
+        assert_eq!(waiting.outbox().queued(), 0);
+        assert_eq!(registry.subscriptions_restored(), 0, "told once");
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct HubConfig {
     /// `HERALD_HUB_CREDENTIAL_SWEEP_SECS`: how often the node closes connections whose token
     /// expired or whose minting API key was revoked (1–30).
     pub credential_sweep: Duration,
+    /// `HERALD_HUB_MAX_CONNECTIONS_PER_USER`: open connections one user may hold on a node;
+    /// the next is refused, so one user (or a leaked token) cannot take a node's sockets.
+    pub max_connections_per_user: usize,
 }
 
 /// The SignalR clients ping every 15 s and give up after 30 s of silence; the server mirrors
@@ -55,6 +58,7 @@ const DEFAULT_MAX_QUEUED_EVENTS: usize = 256;
 /// With the default revocation refresh (15 s) a revoked key's connections end within 20 s.
 const DEFAULT_CREDENTIAL_SWEEP_SECS: u64 = 5;
 const MAX_CREDENTIAL_SWEEP_SECS: u64 = 30;
+const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 20;
 
 impl HubConfig {
     pub fn read(env: &mut Env, environment: Environment) -> Self {
@@ -97,6 +101,14 @@ impl HubConfig {
         if max_queued_events == 0 {
             env.error("HERALD_HUB_MAX_QUEUED_EVENTS", "must be at least 1");
         }
+        let max_connections_per_user = env.parsed(
+            "HERALD_HUB_MAX_CONNECTIONS_PER_USER",
+            DEFAULT_MAX_CONNECTIONS_PER_USER,
+            "a positive number of connections",
+        );
+        if max_connections_per_user == 0 {
+            env.error("HERALD_HUB_MAX_CONNECTIONS_PER_USER", "must be at least 1");
+        }
         Self {
             cors_origins,
             keep_alive,
@@ -104,6 +116,7 @@ impl HubConfig {
             handshake_timeout,
             max_queued_events: max_queued_events.max(1),
             credential_sweep,
+            max_connections_per_user: max_connections_per_user.max(1),
         }
     }
 }
@@ -157,6 +170,7 @@ mod tests {
         assert_eq!(config.handshake_timeout, Duration::from_secs(15));
         assert_eq!(config.max_queued_events, 256);
         assert_eq!(config.credential_sweep, Duration::from_secs(5));
+        assert_eq!(config.max_connections_per_user, 20);
         assert_eq!(config.cors_origins, CorsOrigins::List(Vec::new()));
     }
 
@@ -198,6 +212,7 @@ mod tests {
                 ("HERALD_HUB_CLIENT_TIMEOUT_SECS", "soon"),
                 ("HERALD_HUB_MAX_QUEUED_EVENTS", "0"),
                 ("HERALD_HUB_CREDENTIAL_SWEEP_SECS", "31"),
+                ("HERALD_HUB_MAX_CONNECTIONS_PER_USER", "0"),
             ],
             Environment::Production,
         )
@@ -208,6 +223,7 @@ mod tests {
             "HERALD_HUB_CLIENT_TIMEOUT_SECS",
             "HERALD_HUB_MAX_QUEUED_EVENTS",
             "HERALD_HUB_CREDENTIAL_SWEEP_SECS",
+            "HERALD_HUB_MAX_CONNECTIONS_PER_USER",
         ] {
             assert!(error.contains(name), "{name} missing from: {error}");
         }
