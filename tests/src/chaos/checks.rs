@@ -343,13 +343,14 @@ pub async fn evaluate(pool: &PgPool, inputs: Inputs<'_>) -> Report {
 
     // Hub events.
     let hub_users: HashSet<&str> = inputs.received.keys().map(String::as_str).collect();
-    let mut expected: HashMap<&str, HashSet<String>> = HashMap::new();
+    // Per user: each expected event id and what it is (for the breakdown of what is missing).
+    let mut expected: HashMap<&str, HashMap<String, &'static str>> = HashMap::new();
     for notification in &ledger.notifications {
         if hub_users.contains(notification.user_id.as_str()) {
             expected
                 .entry(&notification.user_id)
                 .or_default()
-                .insert(notification.id.to_string());
+                .insert(notification.id.to_string(), "notification");
         }
     }
     let broadcast_ids: Vec<Uuid> = ledger.broadcasts.iter().map(|b| b.id).collect();
@@ -365,7 +366,10 @@ pub async fn evaluate(pool: &PgPool, inputs: Inputs<'_>) -> Report {
     .expect("broadcast rows of hub users");
     for (user, id) in &rows {
         if let Some(user) = hub_users.get(user.as_str()) {
-            expected.entry(user).or_default().insert(id.to_string());
+            expected
+                .entry(user)
+                .or_default()
+                .insert(id.to_string(), "broadcast");
         }
     }
     for (chat, members) in &ledger.chats {
@@ -376,23 +380,37 @@ pub async fn evaluate(pool: &PgPool, inputs: Inputs<'_>) -> Report {
                         expected
                             .entry(user)
                             .or_default()
-                            .insert(message.to_string());
+                            .insert(message.to_string(), "chat");
                     }
                 }
             }
         }
     }
-    let expected_events: usize = expected.values().map(HashSet::len).sum();
+    let expected_events: usize = expected.values().map(HashMap::len).sum();
     let mut received_events = 0usize;
     let mut users_missing = 0usize;
+    let mut missing: BTreeMap<&str, (usize, HashSet<&str>)> = BTreeMap::new();
     for (user, ids) in &expected {
         let got = &inputs.received[*user].ids;
-        let have = ids.iter().filter(|id| got.contains(*id)).count();
+        let mut have = 0;
+        for (id, what) in ids {
+            if got.contains(id) {
+                have += 1;
+            } else {
+                let entry = missing.entry(what).or_default();
+                entry.0 += 1;
+                entry.1.insert(id);
+            }
+        }
         received_events += have;
         if have < ids.len() {
             users_missing += 1;
         }
     }
+    let missing: Vec<String> = missing
+        .iter()
+        .map(|(what, (n, ids))| format!("{n} {what} ({} distinct)", ids.len()))
+        .collect();
     check(
         &mut checks,
         "hub events received after catch-up (README clients)",
@@ -400,7 +418,10 @@ pub async fn evaluate(pool: &PgPool, inputs: Inputs<'_>) -> Report {
             "{expected_events} ({} clients started)",
             inputs.hub_users_started
         ),
-        format!("{received_events} ({users_missing} clients missing some)"),
+        format!(
+            "{received_events} ({users_missing} clients missing: {})",
+            missing.join(", ")
+        ),
         received_events == expected_events
             && inputs.hub_users_started as usize == inputs.config.hub_clients,
     );

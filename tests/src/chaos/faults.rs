@@ -70,10 +70,11 @@ pub fn schedule(
         {
             round.swap(slow, kill);
         }
-        let gap = if first_round {
-            window.saturating_sub(at) / ALL.len() as u32
-        } else {
+        // Once: spread over the window. Repeated: a round every ~15 gaps of 3 × min_gap.
+        let gap = if repeat {
             min_gap * 3
+        } else {
+            window.saturating_sub(at) / ALL.len() as u32
         };
         for fault in round {
             plan.push((at, fault));
