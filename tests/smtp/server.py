@@ -4,6 +4,15 @@ Every accepted message is appended to --out as one JSON line. --fail-transient N
 first N deliveries with 451 (try again later); --fail-permanent answers every delivery with 550;
 --sink accepts without parsing or recording (benchmarks); --delay SECONDS holds every answer to
 DATA that long (a slow mail server).
+
+--chaos (the fault suite, scripts/chaos) answers by recipient and by a control file instead:
+  flaky-*@…   451 for the first two attempts at each message, then accept
+  reject-*@…  550 always
+  stall-*@…   the first attempt at each message hangs 25 s (longer than Herald's SMTP timeout),
+              then 451; later attempts accept
+and while the file named by --control holds `4xx`, `5xx` or `stall`, every delivery gets that
+answer. Every attempt (accepted or not) is appended to --attempts as a JSON line
+{to, subject, outcome}, so the suite knows which emails were refused for good.
 Prints "ready" once listening.
 """
 
@@ -12,31 +21,80 @@ import asyncio
 import email
 import email.policy
 import json
+import os
 
 from aiosmtpd.controller import Controller
 
+TRANSIENT = "451 4.3.0 Temporary local problem, try again later"
+PERMANENT = "550 5.1.1 Mailbox unavailable: no such user here"
+STALL_SECONDS = 25
+
 
 class Handler:
-    def __init__(self, out, fail_transient, fail_permanent, sink, delay):
-        self.out = out
-        self.delay = delay
-        self.sink = sink
-        self.transient_left = fail_transient
-        self.fail_permanent = fail_permanent
+    def __init__(self, args):
+        self.out = args.out
+        self.sink = args.sink
+        self.delay = args.delay
+        self.transient_left = args.fail_transient
+        self.fail_permanent = args.fail_permanent
+        self.chaos = args.chaos
+        self.control = args.control
+        self.attempts_path = args.attempts
         self.attempts = 0
+        self.tries = {}
+
+    def mode(self):
+        if not self.control:
+            return ""
+        try:
+            with open(self.control, encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    def log_attempt(self, to, subject, outcome):
+        if self.attempts_path:
+            with open(self.attempts_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"to": to, "subject": subject, "outcome": outcome}) + "\n")
+
+    async def chaos_answer(self, envelope, subject):
+        """None to accept, else the SMTP reply to give."""
+        to = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        key = (to, subject)
+        tries = self.tries.get(key, 0) + 1
+        self.tries[key] = tries
+        mode = self.mode()
+        local = to.split("@")[0]
+        if mode == "5xx":
+            return PERMANENT, "550"
+        if mode == "4xx":
+            return TRANSIENT, "451"
+        if mode == "stall" or (local.startswith("stall-") and tries == 1):
+            await asyncio.sleep(STALL_SECONDS)
+            return TRANSIENT, "stall"
+        if local.startswith("reject-"):
+            return PERMANENT, "550"
+        if local.startswith("flaky-") and tries <= 2:
+            return TRANSIENT, "451"
+        return None, "accepted"
 
     async def handle_DATA(self, server, session, envelope):
         self.attempts += 1
         if self.delay > 0:
             await asyncio.sleep(self.delay)
         if self.fail_permanent:
-            return "550 5.1.1 Mailbox unavailable: no such user here"
+            return PERMANENT
         if self.transient_left > 0:
             self.transient_left -= 1
-            return "451 4.3.0 Temporary local problem, try again later"
+            return TRANSIENT
         if self.sink:
             return "250 OK"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        if self.chaos:
+            reply, outcome = await self.chaos_answer(envelope, str(message["subject"]))
+            self.log_attempt(envelope.rcpt_tos, str(message["subject"]), outcome)
+            if reply:
+                return reply
         parts = {}
         for part in message.walk():
             if part.get_content_maintype() == "text":
@@ -63,8 +121,13 @@ async def main():
     parser.add_argument("--fail-permanent", action="store_true")
     parser.add_argument("--sink", action="store_true")
     parser.add_argument("--delay", type=float, default=0)
+    parser.add_argument("--chaos", action="store_true")
+    parser.add_argument("--control", default="")
+    parser.add_argument("--attempts", default="")
     args = parser.parse_args()
-    handler = Handler(args.out, args.fail_transient, args.fail_permanent, args.sink, args.delay)
+    if args.control and not os.path.exists(args.control):
+        open(args.control, "w", encoding="utf-8").close()
+    handler = Handler(args)
     controller = Controller(handler, hostname="127.0.0.1", port=args.port)
     controller.start()
     print("ready", flush=True)

@@ -4,6 +4,7 @@
 
 pub mod audience;
 pub mod broadcasts;
+pub mod chaos;
 pub mod chat;
 pub mod database;
 pub mod events;

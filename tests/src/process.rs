@@ -112,6 +112,11 @@ impl HeraldProcess {
         self.child.id()
     }
 
+    /// Whether the process has exited (it is reaped if so).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// Sends SIGTERM, as a process manager does to stop a process.
     pub fn terminate(&self) {
         signal(self.child.id(), "TERM");

@@ -31,6 +31,38 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start(behaviour: SmtpBehaviour) -> Self {
+        Self::spawn(|command| match behaviour {
+            SmtpBehaviour::Accept => {}
+            SmtpBehaviour::FailTransient(n) => {
+                command.arg("--fail-transient").arg(n.to_string());
+            }
+            SmtpBehaviour::FailPermanent => {
+                command.arg("--fail-permanent");
+            }
+            SmtpBehaviour::Sink => {
+                command.arg("--sink");
+            }
+            SmtpBehaviour::AcceptAfter(delay) => {
+                command.arg("--delay").arg(delay.as_secs_f64().to_string());
+            }
+        })
+    }
+
+    /// The fault suite's sink: answers by recipient (`flaky-`, `reject-`, `stall-` local parts),
+    /// or, while `control` holds `4xx` / `5xx` / `stall`, answers every delivery so; every
+    /// attempt is logged to `attempts` (see tests/smtp/server.py).
+    pub fn start_chaos(control: &std::path::Path, attempts: &std::path::Path) -> Self {
+        Self::spawn(|command| {
+            command
+                .arg("--chaos")
+                .arg("--control")
+                .arg(control)
+                .arg("--attempts")
+                .arg(attempts);
+        })
+    }
+
+    fn spawn(configure: impl FnOnce(&mut Command)) -> Self {
         let venv = std::env::var("HERALD_VENV")
             .expect("HERALD_VENV names the test virtualenv (scripts/test sets it)");
         let port = free_port();
@@ -46,21 +78,7 @@ impl SmtpServer {
             .arg(port.to_string())
             .arg("--out")
             .arg(&out);
-        match behaviour {
-            SmtpBehaviour::Accept => {}
-            SmtpBehaviour::FailTransient(n) => {
-                command.arg("--fail-transient").arg(n.to_string());
-            }
-            SmtpBehaviour::FailPermanent => {
-                command.arg("--fail-permanent");
-            }
-            SmtpBehaviour::Sink => {
-                command.arg("--sink");
-            }
-            SmtpBehaviour::AcceptAfter(delay) => {
-                command.arg("--delay").arg(delay.as_secs_f64().to_string());
-            }
-        }
+        configure(&mut command);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
