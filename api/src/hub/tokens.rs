@@ -197,6 +197,8 @@ mod tests {
                 aud: AUDIENCE.into(),
                 exp: jsonwebtoken::get_current_timestamp() + 30,
                 jti: random_id(),
+                lease_exp: u64::MAX,
+                akid: None,
             },
             &EncodingKey::from_secret(b"a-secret-of-at-least-thirty-two-bytes!"),
         )
