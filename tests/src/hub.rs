@@ -51,6 +51,20 @@ impl TestApp {
 
     /// A raw protocol client of `user_id`, negotiated (version 1) and handshaken on `base_url`.
     pub async fn raw_client(&self, base_url: &str, user_id: &str) -> RawHubClient {
+        match self.try_raw_client(base_url, user_id).await {
+            Ok(client) => client,
+            Err(Refused::Status(status)) => panic!("upgrade refused with {status}"),
+            Err(Refused::Other(error)) => panic!("upgrade failed: {error}"),
+        }
+    }
+
+    /// Like [`Self::raw_client`], with a refused upgrade returned rather than a panic (a node
+    /// answers 503 while it cannot reach Redis to check the connection token).
+    pub async fn try_raw_client(
+        &self,
+        base_url: &str,
+        user_id: &str,
+    ) -> Result<RawHubClient, Refused> {
         let token = self.token_for(&self.tenant, user_id).await;
         let negotiated: serde_json::Value = self
             .negotiate(base_url, Some(&token), "negotiateVersion=1")
@@ -60,13 +74,9 @@ impl TestApp {
             .expect("negotiate json");
         let id = negotiated["connectionToken"].as_str().expect("a token");
         let url = hub_ws_url(base_url, self.tenant.id, &format!("id={id}"));
-        let mut client = match RawHubClient::connect(&url, Some(&token)).await {
-            Ok(client) => client,
-            Err(Refused::Status(status)) => panic!("upgrade refused with {status}"),
-            Err(Refused::Other(error)) => panic!("upgrade failed: {error}"),
-        };
+        let mut client = RawHubClient::connect(&url, Some(&token)).await?;
         assert_eq!(client.handshake().await, serde_json::json!({}));
-        client
+        Ok(client)
     }
 
     /// Publishes events on a user's channel exactly as the API and workers do.

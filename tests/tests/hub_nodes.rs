@@ -184,6 +184,29 @@ async fn a_node_subscribes_its_users_again_when_redis_comes_back() {
 
     redis.stop();
     let redis = RedisServer::start(redis_port).await;
+    // Events published while the subscription was down are lost to this connection, so once the
+    // node has subscribed again it tells the client to reconnect (and catch up).
+    let ending = client
+        .ending(Duration::from_secs(20))
+        .await
+        .expect("the node closes the connection once it has subscribed again");
+    let close = ending
+        .records
+        .iter()
+        .find(|record| record["type"] == 7)
+        .expect("a SignalR Close");
+    assert_eq!(close["allowReconnect"], true, "{close}");
+
+    // The node's first use of the new Redis may still be reconnecting (503): connect again.
+    let mut client = None;
+    for _ in 0..50 {
+        if let Ok(connected) = app.try_raw_client(&node.base_url(), "alice").await {
+            client = Some(connected);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut client = client.expect("a new connection after Redis came back");
     let mut resubscribed = false;
     for _ in 0..100 {
         // PUBLISH answers how many subscribers got the message.
