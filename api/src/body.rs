@@ -16,7 +16,7 @@ use herald_shared::domain::FieldErrors;
 
 use crate::error::ApiError;
 
-/// Largest request body accepted (SPEC §8).
+/// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Middleware: refuses bodies over [`MAX_BODY_BYTES`] with 413 whatever the framing. A declared

@@ -1,4 +1,4 @@
-//! `Broadcasts`: one notification to many users, fanned out by `herald-fanout` (SPEC §4).
+//! `Broadcasts`: one notification to many users, fanned out by `herald-fanout`.
 
 use std::collections::BTreeMap;
 

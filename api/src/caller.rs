@@ -1,7 +1,7 @@
 //! Who is calling: the authentication extractors every tenant route uses.
 //!
-//! Two credentials exist (SPEC §2): a tenant's API key (`X-API-Key`, the application backend,
-//! acting for the whole tenant) and an end user's JWT (`Authorization: Bearer`). Operations take
+//! Two credentials exist (README, "Authentication"): a tenant's API key (`X-API-Key`, the
+//! application backend, acting for the whole tenant) and an end user's JWT (`Authorization: Bearer`). Operations take
 //! [`Auth`] (either) or [`BackendAuth`] (API key only); both declare their schemes so Swagger
 //! shows them, and both answer 401 problem bodies with the reason.
 

@@ -1,5 +1,5 @@
 //! Real-time events: what the API and workers publish on Redis pub/sub and hub nodes forward to
-//! the user's live connections as the SignalR `MessagingEvent` (SPEC §7).
+//! the user's live connections as the SignalR `MessagingEvent`.
 //!
 //! Events are deliberately tiny (`{type, id, parentId, createdAt}`): clients fetch details over
 //! REST. Pub/sub is at-most-once; clients catch up through REST (`createdAfter`), so a lost event

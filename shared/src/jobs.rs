@@ -1,4 +1,4 @@
-//! Job payloads, queue names and the producer every process uses to enqueue work (SPEC §6).
+//! Job payloads, queue names and the producer every process uses to enqueue work.
 //!
 //! Jobs only name records: the data lives in PostgreSQL, so any job can be re-derived from the
 //! database by the scheduler's sweep when Redis loses it. Every handler is idempotent.

@@ -1,6 +1,6 @@
 // Seed 000 ("Real-Time Messaging & Notifications", Quick Start), run unchanged against Herald.
 //
-// Copied verbatim from ../../../shared/seeds/000_13ce3cdfe63b0c93.txt ("Quick Start"); the seed
+// Copied verbatim from seed 000 ("Quick Start"); the seed
 // prints the snippet on one line, so its line breaks are restored (and its non-breaking spaces
 // become indentation). Only the two lines that tell the reader to fill in their own values are
 // left out:

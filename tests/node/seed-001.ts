@@ -1,6 +1,6 @@
 // Seed 001 ("Messaging Events and Retrieving Notifications"), run unchanged against Herald.
 //
-// Copied verbatim from ../../../shared/seeds/001_807374493a1cc8c5.txt ("Setting Up the
+// Copied verbatim from seed 001 ("Setting Up the
 // WebSocket Connection" and "Retrieving a Notification by ID"). Only the two lines that tell
 // the reader to fill in their own values are left out:
 //   const tenantId = 'your-tenant-id';

@@ -1,6 +1,5 @@
 //! Chats over REST against the real `herald-api` and PostgreSQL: creating them, their members,
-//! who may do what, tenant isolation, and my chat list (the contract in chat-contract.md,
-//! SPEC §5). Messages, history and receipts are in `chat_messages.rs`.
+//! who may do what, tenant isolation, and my chat list. Messages, history and receipts are in `chat_messages.rs`.
 
 use herald_tests::Tenant;
 use herald_tests::TestApp;

@@ -1,6 +1,6 @@
 //! Chat messages over REST against the real `herald-api` and PostgreSQL: history paging,
 //! receipts and unread counts, deletion, sanitizing, idempotency, retention and small chat
-//! broadcasts (the contract in chat-contract.md, SPEC §5).
+//! broadcasts.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -144,7 +144,7 @@ pub async fn send_email(
             };
             record_outcome(&deps, &job, &outcome).await?;
             tracing::warn!(notification_id = %job.notification_id, attempt = attempt.attempt, error = %failure.message, "email failed");
-            // Abort, or apalis-redis would keep re-running the job (STACK.md, trap 3).
+            // Abort, or apalis-redis would keep re-running the job (its Lua script retries failed jobs up to 25 times).
             Err(AbortError::new(failure.message).into())
         }
         Err(failure) => {

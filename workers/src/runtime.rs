@@ -40,7 +40,7 @@ impl Deps {
 }
 
 /// A worker name unique across restarts and hosts: apalis-redis ignores a restarted worker
-/// whose name is still registered (STACK.md, trap 2).
+/// whose name is still registered (apalis-redis lets such a worker idle silently).
 pub fn worker_name(kind: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
     format!(

@@ -148,7 +148,7 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
     Ok(())
 }
 
-/// apalis-redis keeps every finished job's data, metadata and id forever (STACK.md, trap 6):
+/// apalis-redis keeps every finished job's data, metadata and id forever (apalis-redis has no expiry of its own):
 /// drop those of finished jobs each tick so Redis memory follows the work in flight, not the
 /// work ever done. Outcomes that matter are in PostgreSQL.
 async fn vacuum_finished_jobs(deps: &Deps) -> Result<usize, BoxDynError> {

@@ -3,8 +3,8 @@
 //! An apalis-redis worker stops for good on its first backend error: a heartbeat or fetch
 //! after FLUSHALL fails with "worker not registered", and one while Redis is down fails to
 //! connect. [`supervise`] runs each worker under its own `Monitor` and, until the process is
-//! asked to stop, builds a fresh one (with a fresh name, STACK.md trap 2) a moment after the
-//! previous one stopped; the new worker registers again and resumes. Jobs Redis lost meanwhile
+//! asked to stop, builds a fresh one a moment after the previous one stopped, under a fresh
+//! name (apalis-redis leaves a worker that reuses a still-registered name idle); the new worker registers again and resumes. Jobs Redis lost meanwhile
 //! are queued again by the scheduler's sweep from PostgreSQL.
 
 use std::future::Future;

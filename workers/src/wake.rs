@@ -1,7 +1,7 @@
 //! Waking idle workers the moment a job is pushed.
 //!
 //! apalis-redis workers find new jobs by polling; its built-in interval strategy can leave an
-//! idle worker asleep until the next heartbeat (STACK.md, apalis-redis trap 1). Herald's
+//! idle worker asleep until the next heartbeat (apalis-redis's own interval strategy sometimes never fires). Herald's
 //! producers publish a nudge on the queue's wake channel after every push
 //! (`herald_shared::jobs`); [`WakeStrategy`] polls on each nudge (and once more just after it),
 //! and on a short interval as a fallback (lost nudges, and scheduled jobs becoming due).

@@ -156,7 +156,7 @@ impl ChatBroadcastApi {
         if broadcast.total_targets <= INLINE_TARGETS {
             send_inline(&state, &job).await;
         } else if let Err(error) = state.queues.chat_fan_out(job).await {
-            // Safe in PostgreSQL: the scheduler's sweep queues it later (SPEC §6).
+            // Safe in PostgreSQL: the scheduler's sweep queues it later.
             tracing::warn!(%error, broadcast_id = %broadcast.id, "could not queue chat broadcast; the scheduler will");
         }
         let mut conn = state.db.acquire().await?;

@@ -1,5 +1,4 @@
-//! `Chat`: direct and group chats, their members, messages and receipts (SPEC §5, seeds 000
-//! and 003).
+//! `Chat`: direct and group chats, their members, messages and receipts (seeds 000 and 003).
 //!
 //! Who acts: a user token acts as its user. An API key acts as the user named by the
 //! `Of-User-Id` header, or, without it, as the tenant itself (administration: reading any chat,
@@ -376,7 +375,7 @@ pub(crate) async fn publish_to_all(
     publish_after_commit(state, tenant_id, &events).await;
 }
 
-/// Unknown chats, other tenants' chats and chats the actor is not in look the same (SPEC §2).
+/// Unknown chats, other tenants' chats and chats the actor is not in look the same.
 pub(crate) fn not_found() -> ApiError {
     ApiError::not_found("No such chat.")
 }

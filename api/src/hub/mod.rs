@@ -1,6 +1,6 @@
 //! The real-time hub: a WebSocket node speaking the ASP.NET Core SignalR JSON hub protocol at
 //! `/tenant/{tenantId}/v1/hub`, so the official `@microsoft/signalr` clients connect unchanged
-//! (SPEC §7, `../shared/SIGNALR.md`). `herald-api` mounts it next to the REST API and
+//! (the README's "Real-time hub" section). `herald-api` mounts it next to the REST API and
 //! `herald-hub` runs it alone ([`node`]).
 //!
 //! - [`negotiate`]: `POST …/hub/negotiate` and the WebSocket upgrade, with their checks.

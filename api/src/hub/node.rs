@@ -1,4 +1,4 @@
-//! `herald-hub`: the hub alone, as a node of its own (SPEC §1). Same hub code as `herald-api`
+//! `herald-hub`: the hub alone, as a node of its own. Same hub code as `herald-api`
 //! mounts, plus `/healthz` and `/readyz`, so hub nodes scale apart from the REST API.
 
 use std::net::SocketAddr;

@@ -1,6 +1,6 @@
 //! The SignalR JSON hub protocol: records, the handshake and the few messages Herald speaks
-//! (`../shared/SIGNALR.md`). Every record is JSON followed by the record separator `0x1E`, and
-//! one WebSocket frame may carry several.
+//! (the README's "Real-time hub" section). Every record is JSON followed by the record
+//! separator `0x1E`, and one WebSocket frame may carry several.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! `Notifications`: a user's inbox (SPEC §3, seeds 001 and 002).
+//! `Notifications`: a user's inbox (seeds 001 and 002).
 
 pub mod admin;
 mod list;
@@ -477,7 +477,7 @@ impl NotificationsApi {
 }
 
 /// Queues delivery after commit. A failure is logged, not returned: the notification is safe in
-/// PostgreSQL and the scheduler's sweep queues it later (SPEC §6).
+/// PostgreSQL and the scheduler's sweep queues it later.
 pub(crate) async fn enqueue(
     state: &AppState,
     job: Deliver,

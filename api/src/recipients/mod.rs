@@ -1,4 +1,4 @@
-//! `Users`: recipient profiles — where to email each user and what they opted out of (SPEC §4).
+//! `Users`: recipient profiles — where to email each user and what they opted out of.
 
 pub mod model;
 

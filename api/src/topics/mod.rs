@@ -1,4 +1,4 @@
-//! `Topics`: named groups of users that broadcasts can target (SPEC §4).
+//! `Topics`: named groups of users that broadcasts can target.
 
 pub mod model;
 pub mod subscribers;
@@ -166,7 +166,7 @@ impl TopicsApi {
     }
 }
 
-/// Unknown topics and other tenants' topics look the same (SPEC §2).
+/// Unknown topics and other tenants' topics look the same.
 pub(crate) fn not_found() -> ApiError {
     ApiError::not_found("No such topic.")
 }

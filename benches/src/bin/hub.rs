@@ -1,7 +1,7 @@
 //! One `herald-hub` node with 15,000 idle connections, one per user: its memory per connection,
 //! and the time to deliver one event to every user — next to Redis pub/sub alone doing the
 //! same fan-out in the same run (the physical limit), and the figures of a plain Node `ws`
-//! server on this machine (SPEC §10).
+//! server on this machine.
 //!
 //! Run with `scripts/bench hub` (release build). The clients here are plain tokio WebSockets
 //! that negotiate, handshake and ping as the SignalR clients do.
@@ -32,7 +32,7 @@ const CONNECTIONS: usize = 15_000;
 const CONNECT_CONCURRENCY: usize = 100;
 const DELIVERY_ROUNDS: usize = 7;
 const RS: char = '\u{1e}';
-/// A plain Node `ws` server holding the same sockets on this machine (SPEC §10).
+/// A plain Node `ws` server holding the same sockets on this machine.
 const NODE_WS_KB_PER_CONNECTION: f64 = 5.9;
 const NODE_WS_FANOUT_MS: f64 = 452.0;
 

@@ -1,5 +1,5 @@
 //! What a reconnecting hub client missed: the deliveries to replay when it names the time of
-//! the last event it received (`lastEventAt`, SPEC §7).
+//! the last event it received (`lastEventAt`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

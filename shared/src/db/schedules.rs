@@ -1,4 +1,4 @@
-//! Schedule records: work due later, claimed by the scheduler (SPEC §6).
+//! Schedule records: work due later, claimed by the scheduler.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

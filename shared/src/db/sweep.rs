@@ -1,4 +1,4 @@
-//! What the scheduler claims and sweeps each tick (SPEC §6).
+//! What the scheduler claims and sweeps each tick.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -74,7 +74,7 @@ pub async fn stalled_emails(
 }
 
 /// Sends interrupted by a dead worker: whether the email went out is unknown, and sending
-/// again could send it twice, so they fail with that explanation (at most once, SPEC §6).
+/// again could send it twice, so they fail with that explanation (at most once).
 pub async fn abandon_interrupted_sends(
     conn: &mut PgConnection,
     older_than_secs: i64,

@@ -1,4 +1,4 @@
-//! Broadcasts: one notification template to many users (SPEC §4).
+//! Broadcasts: one notification template to many users.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Chat: chats, members and messages, and the rules that make new ones valid (SPEC §5, §8).
+//! Chat: chats, members and messages, and the rules that make new ones valid.
 
 use std::collections::BTreeMap;
 
@@ -234,7 +234,7 @@ pub struct MessageContent {
 }
 
 impl MessageDraft {
-    /// Checks the content (SPEC §8). `contentType: Html` without `htmlContent` means `message`
+    /// Checks the content. `contentType: Html` without `htmlContent` means `message`
     /// is the HTML (seed 003's HTML messages); either way the HTML is sanitized and a text
     /// rendering stands in for a missing plain message. `images` is the tenant's chat setting.
     /// CPU-bound on large HTML: call it off the async threads.

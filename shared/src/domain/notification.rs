@@ -1,4 +1,4 @@
-//! The notification: its enums, limits and the rules that make a new one valid (SPEC §3, §8).
+//! The notification: its enums, limits and the rules that make a new one valid.
 
 use std::collections::BTreeMap;
 
@@ -160,7 +160,7 @@ pub struct NewNotification {
 }
 
 impl NotificationDraft {
-    /// Checks every field against SPEC §8, reporting all problems at once. `default_user` is
+    /// Checks every field against its documented limits (shown on each field in Swagger), reporting all problems at once. `default_user` is
     /// the caller's own id for user tokens; API-key callers must name the user.
     pub fn validate(
         self,
@@ -259,7 +259,7 @@ pub(super) struct Content {
     pub summary: Option<String>,
 }
 
-/// Checks subject, message, HTML and summary (SPEC §8). The HTML is sanitized; the plain
+/// Checks subject, message, HTML and summary. The HTML is sanitized; the plain
 /// message may be omitted when HTML is given, and its text rendering stands in.
 pub(super) fn validate_content(
     errors: &mut FieldErrors,

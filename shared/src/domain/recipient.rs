@@ -1,4 +1,4 @@
-//! The recipient profile: how Herald reaches a user and what they opted out of (SPEC §4, §8).
+//! The recipient profile: how Herald reaches a user and what they opted out of.
 
 use chrono::{DateTime, Utc};
 
@@ -70,7 +70,7 @@ pub struct NewRecipient {
 }
 
 impl RecipientDraft {
-    /// Checks every field against SPEC §8, reporting all problems at once.
+    /// Checks every field against its documented limits (shown on each field in Swagger), reporting all problems at once.
     pub fn validate(self, user_id: UserId) -> Result<NewRecipient, FieldErrors> {
         let mut errors = FieldErrors::new();
         let email = self

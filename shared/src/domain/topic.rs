@@ -1,5 +1,5 @@
 //! Topics: named groups of users, and the rules for creating them and changing their
-//! subscribers (SPEC §4, §8).
+//! subscribers.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -8,7 +8,7 @@ use super::{FieldErrors, UserId};
 
 pub const TOPIC_NAME_MAX_CHARS: usize = 100;
 pub const TOPIC_DESCRIPTION_MAX_CHARS: usize = 1_000;
-/// Most user ids one subscribe or unsubscribe request may carry (SPEC §4).
+/// Most user ids one subscribe or unsubscribe request may carry.
 pub const MAX_USER_IDS_PER_REQUEST: usize = 10_000;
 /// Bad user ids reported one by one; past this, one summary line. Keeps the error body small
 /// when a client sends thousands of ids in the wrong format.

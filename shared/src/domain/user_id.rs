@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Longest user id accepted (SPEC §8).
+/// Longest user id accepted.
 pub const USER_ID_MAX_CHARS: usize = 128;
 
 /// A validated user id: 1–128 characters of `[A-Za-z0-9._:@-]`.
