@@ -48,7 +48,10 @@ pub enum ApiKeyCommand {
 
 pub async fn migrate(config: &DatabaseConfig) -> anyhow::Result<()> {
     db::create_and_migrate(config).await?;
-    println!("database migrated ({})", db::redact(&config.url));
+    println!(
+        "database migrated ({})",
+        herald_shared::redact::redact_url(&config.url)
+    );
     Ok(())
 }
 

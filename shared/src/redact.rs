@@ -88,4 +88,16 @@ mod tests {
         );
         assert!(!redact_url("not a url :secret@").contains("secret"));
     }
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db?password=other"),
+            "postgres://u:REDACTED@h:5432/db?password=REDACTED"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/herald"),
+            "postgres://postgres@127.0.0.1/herald"
+        );
+    }
 }

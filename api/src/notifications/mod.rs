@@ -91,9 +91,8 @@ impl NotificationsApi {
                 "A user token may only create notifications for its own user.",
             ));
         }
-        let (user, fingerprint) = (caller.user().cloned(), draft.clone());
-        let new = crate::blocking::run(move || draft.validate(user.as_ref(), Utc::now())).await?;
-        let draft = fingerprint;
+        let (user, checked) = (caller.user().cloned(), draft.clone());
+        let new = crate::blocking::run(move || checked.validate(user.as_ref(), Utc::now())).await?;
         if let (Some(own), Some(email)) = (caller.user(), &new.email) {
             check_own_address(&state, tenant_id.0, own.as_str(), email).await?;
         }

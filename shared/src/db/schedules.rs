@@ -56,16 +56,7 @@ pub async fn cancel(
     kind: ScheduleKind,
     target_id: Uuid,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE schedules SET state = 'Cancelled', updated_at = now() \
-         WHERE tenant_id = $1 AND kind = $2 AND target_id = $3 AND state IN ('Pending', 'Queued')",
-    )
-    .bind(tenant_id)
-    .bind(kind.as_str())
-    .bind(target_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    settle(conn, tenant_id, kind, target_id, "Cancelled").await
 }
 
 /// Marks the schedule of `target_id` done once its work has started, so the sweep's arm for
@@ -76,13 +67,25 @@ pub async fn mark_done(
     kind: ScheduleKind,
     target_id: Uuid,
 ) -> sqlx::Result<()> {
+    settle(conn, tenant_id, kind, target_id, "Done").await
+}
+
+/// Moves a schedule that has not run yet (`Pending` or `Queued`) to its final `state`.
+async fn settle(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    kind: ScheduleKind,
+    target_id: Uuid,
+    state: &str,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE schedules SET state = 'Done', updated_at = now() \
+        "UPDATE schedules SET state = $4, updated_at = now() \
          WHERE tenant_id = $1 AND kind = $2 AND target_id = $3 AND state IN ('Pending', 'Queued')",
     )
     .bind(tenant_id)
     .bind(kind.as_str())
     .bind(target_id)
+    .bind(state)
     .execute(conn)
     .await?;
     Ok(())
