@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use herald_shared::db::commit_window::late_commit;
 use herald_shared::domain::FieldErrors;
 use herald_shared::telemetry::error_chain;
 use poem::http::StatusCode;
@@ -88,6 +89,14 @@ pub enum ApiError {
     /// An unexpected error; details are in the server log, never in the response.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Box<Problem>>),
+    /// Nothing was stored because the database was too slow this time; send the request again.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Box<Problem>>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -150,6 +159,16 @@ impl From<FieldErrors> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if let Some(late) = late_commit(&error) {
+            tracing::warn!(error = %late, "a write was rolled back for taking too long");
+            return Self::Unavailable(
+                body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database was too slow to record this in time, so nothing was stored; send the request again.",
+                ),
+                "1".to_owned(),
+            );
+        }
         match refused_data(&error) {
             Some(reason) => {
                 tracing::info!(error = %error_chain(&error), "the database refused a value");

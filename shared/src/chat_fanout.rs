@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::db::chat_broadcasts::{self, Chunk, Written};
 use crate::db::chats;
+use crate::db::commit_window::CommitClock;
 use crate::domain::chat::ChatBroadcastStatus;
 use crate::events::{self, EventType, MessagingEvent};
 
@@ -25,6 +26,7 @@ pub async fn write_chunk(
     expected_cursor: Option<i32>,
     chunk_size: i64,
 ) -> sqlx::Result<Option<Chunk>> {
+    let clock = CommitClock::start();
     let mut tx = db.begin().await?;
     let Some(broadcast) = chat_broadcasts::get(&mut tx, tenant_id, broadcast_id, true).await?
     else {
@@ -35,7 +37,7 @@ pub async fn write_chunk(
         return Ok(None);
     }
     let chunk = chat_broadcasts::send_chunk(&mut tx, &broadcast, chunk_size).await?;
-    tx.commit().await?;
+    clock.commit(tx).await?;
     Ok(Some(chunk))
 }
 

@@ -116,6 +116,24 @@ impl TestApp {
             .expect("mark sent");
     }
 
+    /// Moves a delivered notification `by` into the past (its id encodes its creation time, so
+    /// the id changes too); returns the new id.
+    pub async fn backdate(&self, id: Uuid, by: chrono::Duration) -> Uuid {
+        let at = chrono::Utc::now() - by;
+        let millis = u64::try_from(at.timestamp_millis()).expect("a time after 1970");
+        let old_id = uuid::Builder::from_unix_timestamp_millis(millis, &rand::random()).into_uuid();
+        sqlx::query(
+            "UPDATE notifications SET id = $2, created_at = $3, sent_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(old_id)
+        .bind(herald_shared::domain::ids::created_at(old_id))
+        .execute(&self.pool)
+        .await
+        .expect("backdate");
+        old_id
+    }
+
     /// Starts a `herald-hub` node on `port`, with the app's database, Redis prefix and secret.
     pub async fn start_hub_node(&self, port: u16, extra_env: &[(&str, &str)]) -> HeraldProcess {
         let mut env = self.env();

@@ -85,11 +85,12 @@ async fn last_event_at_replays_chat_messages_sent_while_away_then_goes_live() {
     let app = TestApp::spawn().await;
     let chat = app.create_group("alice", &["bob"]).await;
     let other = app.create_group("alice", &["carol"]).await;
-    app.send_message(&chat, "alice", "seen before").await;
+    // Seen before `since` but within the replay's overlap: it comes again, for bob to drop by id.
+    let seen = app.send_message(&chat, "alice", "seen before").await["id"].clone();
     tokio::time::sleep(Duration::from_millis(5)).await;
     let since = Utc::now();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let mut missed = Vec::new();
+    let mut missed = vec![seen];
     for text in ["one", "two", "three"] {
         missed.push(app.send_message(&chat, "alice", text).await["id"].clone());
     }
@@ -107,7 +108,10 @@ async fn last_event_at_replays_chat_messages_sent_while_away_then_goes_live() {
         assert_eq!(event["parentId"], chat.as_str());
         replayed.push(event["id"].clone());
     }
-    assert_eq!(replayed, missed, "oldest first, only bob's chats");
+    assert_eq!(
+        replayed, missed,
+        "the overlap's message again, then what was missed: oldest first, only bob's chats"
+    );
     assert_eq!(bob.next_event_where(is_chat_message, QUIET).await, None);
 
     let live = app.send_message(&chat, "alice", "live").await;

@@ -176,7 +176,14 @@ async fn last_event_at_replays_what_was_delivered_since_then_oldest_first() {
     let late = app
         .notify(&app.tenant, "alice", json!({ "subject": "late" }))
         .await;
-    app.mark_sent(&[id_of(&seen)]).await;
+    // Had before lastEventAt, but within the replay's overlap: it comes again (to drop by id).
+    let recent = app
+        .notify(&app.tenant, "alice", json!({ "subject": "recent" }))
+        .await;
+    app.mark_sent(&[id_of(&seen), id_of(&recent)]).await;
+    // Long before lastEventAt: past the overlap, so not replayed.
+    app.backdate(id_of(&seen), chrono::Duration::minutes(1))
+        .await;
     pause().await;
     let last_event_at = Utc::now();
     pause().await;
@@ -204,10 +211,11 @@ async fn last_event_at_replays_what_was_delivered_since_then_oldest_first() {
     let mut client = SignalRClient::connect(options).await;
 
     let mut events = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         events.push(client.expect_event().await);
     }
-    let expected: Vec<String> = std::iter::once(&late)
+    let expected: Vec<String> = [&late, &recent]
+        .into_iter()
         .chain(&missed)
         .map(|n| n["id"].as_str().unwrap().to_owned())
         .collect();
@@ -220,13 +228,19 @@ async fn last_event_at_replays_what_was_delivered_since_then_oldest_first() {
     );
 
     let mut subjects = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         subjects.push(client.expect_notification().await["subject"].take());
     }
     subjects.sort_by_key(|subject| subject.to_string());
     assert_eq!(
         subjects,
-        vec![json!("late"), json!("one"), json!("three"), json!("two")]
+        vec![
+            json!("late"),
+            json!("one"),
+            json!("recent"),
+            json!("three"),
+            json!("two")
+        ]
     );
 }
 

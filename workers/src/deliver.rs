@@ -5,6 +5,7 @@ use std::time::Duration;
 use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
 use herald_shared::db;
+use herald_shared::db::commit_window::CommitClock;
 use herald_shared::domain::{Notification, NotificationStatus};
 use herald_shared::events::{self, EventType, MessagingEvent};
 use herald_shared::jobs::{Deliver, SendEmail};
@@ -79,6 +80,7 @@ async fn mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification>, B
 }
 
 async fn try_mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification>, BoxDynError> {
+    let clock = CommitClock::start();
     let mut tx = deps.db.begin().await?;
     let Some(mut notification) =
         db::delivery::mark_sent(&mut tx, job.tenant_id, job.notification_id).await?
@@ -101,6 +103,6 @@ async fn try_mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification
             notification.email = None;
         }
     }
-    tx.commit().await?;
+    clock.commit(tx).await?;
     Ok(Some(notification))
 }

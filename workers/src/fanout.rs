@@ -3,6 +3,7 @@
 
 use apalis::prelude::{BoxDynError, Data};
 use herald_shared::db::broadcasts::RowLock;
+use herald_shared::db::commit_window::CommitClock;
 use herald_shared::db::schedules::{self, ScheduleKind};
 use herald_shared::db::{self, broadcast_lanes, fanout};
 use herald_shared::domain::broadcast::BroadcastStatus;
@@ -72,6 +73,7 @@ async fn write_chunk(
     let lane = position.lane;
     let started = std::time::Instant::now();
     let chunk_size = deps.config.fanout_chunk_size;
+    let clock = CommitClock::start();
     let mut tx = deps.db.begin().await?;
     let Some(broadcast) =
         db::broadcasts::get(&mut tx, job.tenant_id, job.broadcast_id, RowLock::KeyShare).await?
@@ -107,7 +109,7 @@ async fn write_chunk(
         .map_or(state.cursor, |r| r.user_id.clone());
     broadcast_lanes::advance(&mut tx, &broadcast, lane, &next_cursor, finished).await?;
     fanout::record_progress(&mut tx, &broadcast, written.len(), finished).await?;
-    tx.commit().await?;
+    clock.commit(tx).await?;
     let committed = started.elapsed();
 
     // The next chunk goes first, so another worker can write it while this one publishes.

@@ -1,6 +1,7 @@
 //! `Chat/{chatId}/messages`: sending, history, receipts, deletion and retention.
 
 use chrono::{Duration, Utc};
+use herald_shared::db::commit_window::CommitClock;
 use herald_shared::db::{self, idempotency};
 use herald_shared::domain::UserId;
 use herald_shared::domain::chat::{
@@ -96,6 +97,8 @@ impl ChatMessagesApi {
             .0
             .map(crate::idempotency::validate_key)
             .transpose()?;
+        // The message's time is stamped inside: see `commit_window` for why it must commit soon.
+        let clock = CommitClock::start();
         let mut tx = state.db.begin().await?;
         chat_access(&mut tx, tenant_id.0, chat_id.0, &Some(sender.clone())).await?;
         let scope = caller.idempotency_scope();
@@ -123,7 +126,7 @@ impl ChatMessagesApi {
             let body = dto.to_json().unwrap_or_default();
             idempotency::complete(&mut tx, tenant_id.0, &scope, key, 201, &body).await?;
         }
-        tx.commit().await?;
+        clock.commit(tx).await?;
         let event = MessagingEvent::chat(EventType::ChatMessage, dto.id, chat_id.0, dto.created_at);
         publish_to_all(&state, tenant_id.0, &members, event).await;
         let location = location(tenant_id.0, &dto);

@@ -2,6 +2,10 @@
 //! `Message` and `ChatMessage` events it missed, then the live ones, with no event lost or
 //! repeated at the seam.
 //!
+//! The replay starts [`REPLAY_OVERLAP`] before `lastEventAt`: an event stamped before the
+//! client's last one can have committed after it (see `herald_shared::db::commit_window`).
+//! Events of the overlap the client already had come again; clients drop them by `id`.
+//!
 //! The connection subscribes to the user's channel *before* querying, and live events queue in
 //! its outbox meanwhile; after the replay those queued events are sent, minus the `Message` and
 //! `ChatMessage` events the replay already carried ([`Seam`]).
@@ -12,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use herald_shared::db::catch_up::{missed_chat_messages, missed_notifications};
+use herald_shared::db::commit_window::REPLAY_OVERLAP;
 use herald_shared::events::{EventType, MessagingEvent};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -30,13 +35,14 @@ pub const REPLAY_LIMIT: i64 = 1_000;
 /// its notification.
 const SEAM_WINDOW: Duration = Duration::from_secs(10);
 
-/// The `Message` event records a client missed since `since`, oldest first, and the seam
-/// filter for the live events that follow them.
+/// The `Message` event records a client may have missed since `since` (from the overlap before
+/// it), oldest first, and the seam filter for the live events that follow them.
 pub async fn missed_events(
     db: &PgPool,
     user: &HubUser,
     since: DateTime<Utc>,
 ) -> sqlx::Result<(Vec<Arc<str>>, Seam)> {
+    let since = since - REPLAY_OVERLAP;
     let mut conn = db.acquire().await?;
     let (tenant_id, user_id) = (user.tenant_id, user.user_id.as_str());
     let notifications =

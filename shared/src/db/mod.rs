@@ -10,6 +10,7 @@ pub mod chat_messages;
 pub mod chat_receipts;
 pub mod chat_settings;
 pub mod chats;
+pub mod commit_window;
 pub mod delivery;
 pub mod email_deliveries;
 pub mod fanout;
