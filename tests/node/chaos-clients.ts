@@ -42,9 +42,16 @@ async function connectLikeTheReadme(userId: string, accessToken: string, record:
     .build();
 
   let lastEventAt: string | null = null;
+  const handled = new Map<string, number>();
   connection.on('MessagingEvent', async (event) => {
     record.events += 1;
     record.ids.add(event.id);
+    if (event.type === 'Message' || event.type === 'ChatMessage') {
+      if (handled.has(event.id)) return;
+      const now = Date.now();
+      handled.set(event.id, now);
+      for (const [id, at] of handled) { if (at > now - 60_000) break; handled.delete(id); }
+    }
     if (!lastEventAt || event.createdAt > lastEventAt) lastEventAt = event.createdAt;
   });
   connection.onreconnecting(() => {
