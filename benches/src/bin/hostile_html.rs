@@ -1,7 +1,7 @@
 //! Hostile HTML under load: 20 clients keep posting one body at a time — a hostile shape or, as
-//! the limit measured in the same run, plain markup of the same size — to both paths that
-//! sanitize HTML (`POST /Notifications` and `POST /Chat/{id}/messages`), while `/healthz` is
-//! polled every 10 ms. Per row: the status counts, request times (worst included) and `/healthz`
+//! the limit measured in the same run, plain markup of the same size — to the notification and the
+//! chat message content checks (`POST /Notifications`, `POST /Chat/{id}/messages`; broadcasts and
+//! edits run one of the two), while `/healthz` is polled every 10 ms. Per row: the status counts, request times (worst included) and `/healthz`
 //! times; the plain row of each size comes first, the hostile rows read against it.
 //!
 //! Only `herald-api` runs (with PostgreSQL and Redis): accepting a notification or a chat message
@@ -25,7 +25,7 @@ const HEALTHZ_EVERY: Duration = Duration::from_millis(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const SENDER: &str = "bench-sender";
 
-/// One of the two routes that sanitize HTML, and the JSON that carries a body to it.
+/// A route that sanitizes HTML, and the JSON that carries a body to it.
 struct Endpoint {
     name: &'static str,
     url: String,
