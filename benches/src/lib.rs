@@ -115,6 +115,7 @@ pub struct Summary {
     pub per_second: f64,
     pub p50: Duration,
     pub p99: Duration,
+    pub max: Duration,
 }
 
 pub fn summarize(mut samples: Vec<Duration>, elapsed: Duration) -> Summary {
@@ -130,6 +131,7 @@ pub fn summarize(mut samples: Vec<Duration>, elapsed: Duration) -> Summary {
         per_second: samples.len() as f64 / elapsed.as_secs_f64(),
         p50: pick(0.50),
         p99: pick(0.99),
+        max: samples.last().copied().unwrap_or_default(),
     }
 }
 

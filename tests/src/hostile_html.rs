@@ -20,14 +20,26 @@ pub fn plain(bytes: usize) -> String {
         .repeat(bytes / 80)
 }
 
-/// Each hostile shape at each size named in the issue (16, 64 and 100 KB), labelled.
+/// Builds a body of about the given number of bytes.
+pub type Shape = fn(usize) -> String;
+
+/// The hostile shapes, labelled.
+pub const SHAPES: [(&str, Shape); 2] =
+    [("deep <s>", deep_strike), ("re-opened <b>", reopened_bold)];
+
+/// The sizes named in the issue (16, 64 and 100 KB) as `(KB, bytes)`: the top one just under the
+/// 100 KB input limit, so it is checked rather than refused for its length.
+pub fn sizes() -> [(usize, usize); 3] {
+    [16, 64, 100].map(|kib| (kib, (kib * 1024).min(100 * 1024 - 64)))
+}
+
+/// Each hostile shape at each size, labelled.
 pub fn hostile_bodies() -> Vec<(String, String)> {
     let mut bodies = Vec::new();
-    for kib in [16, 64, 100] {
-        // Just under the 100 KB input limit at the top size.
-        let bytes = (kib * 1024).min(100 * 1024 - 64);
-        bodies.push((format!("deep <s> {kib} KB"), deep_strike(bytes)));
-        bodies.push((format!("re-opened <b> {kib} KB"), reopened_bold(bytes)));
+    for (kib, bytes) in sizes() {
+        for (shape, build) in SHAPES {
+            bodies.push((format!("{shape} {kib} KB"), build(bytes)));
+        }
     }
     bodies
 }
