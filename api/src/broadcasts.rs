@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use herald_shared::db::broadcasts::{Broadcast, RowLock};
 use herald_shared::db::{self, idempotency, schedules::ScheduleKind};
+use herald_shared::domain::QueueAt;
 use herald_shared::domain::broadcast::{Audience, BroadcastDraft, BroadcastStatus};
 use herald_shared::jobs::FanOut;
 use poem::web::Data;
@@ -228,18 +229,11 @@ impl BroadcastsApi {
             }
         }
         let broadcast = db::broadcasts::insert(&mut tx, tenant_id.0, &new).await?;
-        let start_at = match broadcast.scheduled_for {
-            Some(due) => db::schedules::insert(
-                &mut tx,
-                tenant_id.0,
-                ScheduleKind::Broadcast,
-                broadcast.id,
-                due,
-            )
-            .await?
-            .then_some(Some(due)),
-            None => Some(None),
-        };
+        let queue = QueueAt::on_create(broadcast.scheduled_for, Utc::now());
+        if let Some(due) = broadcast.scheduled_for {
+            let kind = ScheduleKind::Broadcast;
+            db::schedules::insert(&mut tx, tenant_id.0, kind, broadcast.id, due, queue).await?;
+        }
         let dto = BroadcastDto::from(broadcast);
         if let Some(key) = &key {
             let body = dto.to_json().unwrap_or_default();
@@ -257,12 +251,7 @@ impl BroadcastsApi {
         let job = FanOut::start(tenant_id.0, dto.id);
         // A failed enqueue is not the client's problem: the scheduler's sweep picks up broadcasts
         // that make no progress.
-        let queued = match start_at {
-            Some(None) => state.queues.fan_out(job).await,
-            Some(Some(due)) => state.queues.fan_out_at(job, due).await,
-            None => Ok(()),
-        };
-        if let Err(error) = queued {
+        if let Err(error) = state.queues.fan_out_when(job, queue).await {
             tracing::warn!(%error, broadcast_id = %dto.id, "could not queue fan-out; the scheduler will");
         }
         let location = location(tenant_id.0, dto.id);

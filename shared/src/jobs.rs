@@ -22,6 +22,8 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::QueueAt;
+
 /// Deliver one notification: publish its event, mark it `Sent`, queue its email.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deliver {
@@ -237,6 +239,24 @@ impl Queues {
         self.storage::<Deliver>(Queue::Deliver)
             .push_task(task)
             .await
+    }
+
+    /// Queues delivery as `queue` says (nothing for [`QueueAt::Scheduler`]).
+    pub async fn deliver_when(&self, job: Deliver, queue: QueueAt) -> Result<(), JobError> {
+        match queue {
+            QueueAt::Now => self.deliver(job).await,
+            QueueAt::At(due) => self.deliver_at(job, due).await,
+            QueueAt::Scheduler => Ok(()),
+        }
+    }
+
+    /// Queues a broadcast's start as `queue` says (nothing for [`QueueAt::Scheduler`]).
+    pub async fn fan_out_when(&self, job: FanOut, queue: QueueAt) -> Result<(), JobError> {
+        match queue {
+            QueueAt::Now => self.fan_out(job).await,
+            QueueAt::At(due) => self.fan_out_at(job, due).await,
+            QueueAt::Scheduler => Ok(()),
+        }
     }
 
     pub async fn fan_out(&self, job: FanOut) -> Result<(), JobError> {

@@ -5,7 +5,9 @@ use apalis::prelude::{BoxDynError, Data};
 use apalis_core::backend::Vacuum;
 use apalis_cron::Tick;
 use chrono::Utc;
+use herald_shared::db::schedules::ScheduleKind;
 use herald_shared::db::sweep;
+use herald_shared::domain::QueueAt;
 use herald_shared::jobs::{ChatFanOut, Deliver, FanOut, Queue, SendEmail};
 
 use crate::runtime::Deps;
@@ -40,31 +42,18 @@ async fn queue_due(deps: &Deps) -> Result<(), BoxDynError> {
         let (tenant_id, target) = (schedule.tenant_id, schedule.target_id);
         // An enqueue that fails leaves the record `Queued` with its target unfinished: the
         // sweep below finds and queues it again once it is overdue.
-        let queued = match (schedule.kind.as_str(), schedule.due_at <= now) {
-            ("Notification", true) => {
-                deps.queues
-                    .deliver(Deliver {
-                        tenant_id,
-                        notification_id: target,
-                    })
-                    .await
+        let queue = QueueAt::on_claim(schedule.due_at, now);
+        let queued = match schedule.kind {
+            ScheduleKind::Notification => {
+                let job = Deliver {
+                    tenant_id,
+                    notification_id: target,
+                };
+                deps.queues.deliver_when(job, queue).await
             }
-            ("Notification", false) => {
-                deps.queues
-                    .deliver_at(
-                        Deliver {
-                            tenant_id,
-                            notification_id: target,
-                        },
-                        schedule.due_at,
-                    )
-                    .await
-            }
-            (_, true) => deps.queues.fan_out(FanOut::start(tenant_id, target)).await,
-            (_, false) => {
-                deps.queues
-                    .fan_out_at(FanOut::start(tenant_id, target), schedule.due_at)
-                    .await
+            ScheduleKind::Broadcast => {
+                let job = FanOut::start(tenant_id, target);
+                deps.queues.fan_out_when(job, queue).await
             }
         };
         if let Err(error) = queued {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use herald_shared::db::{self, analytics::Period, users::UserRows};
 use herald_shared::domain::{
-    NotificationDraft, NotificationStatus, NotificationType, Priority, UserId,
+    NotificationDraft, NotificationStatus, NotificationType, Priority, QueueAt, UserId,
 };
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -346,7 +346,7 @@ impl NotificationsAdminApi {
             tenant_id: tenant_id.0,
             notification_id: notification.id,
         };
-        super::enqueue(&state, job, true, None).await;
+        super::enqueue(&state, job, QueueAt::Now).await;
         Ok(Accepted::Accepted(Json(notification.into())))
     }
 }

@@ -6,7 +6,7 @@ pub mod model;
 
 use chrono::Utc;
 use herald_shared::db::{self, idempotency, schedules::ScheduleKind};
-use herald_shared::domain::{self, NotificationDraft, NotificationStatus, html};
+use herald_shared::domain::{self, NotificationDraft, NotificationStatus, QueueAt, html};
 use herald_shared::events::{EventType, MessagingEvent};
 use herald_shared::jobs::Deliver;
 use poem::web::Data;
@@ -117,20 +117,15 @@ impl NotificationsApi {
             }
         }
         let notification = db::notifications::insert(&mut tx, tenant_id.0, &new).await?;
-        let queue_at = match notification.scheduled_for {
-            Some(due) => {
-                let kind = ScheduleKind::Notification;
-                let now =
-                    db::schedules::insert(&mut tx, tenant_id.0, kind, notification.id, due).await?;
-                now.then_some(due)
-            }
-            None => None,
-        };
+        let queue = QueueAt::on_create(notification.scheduled_for, Utc::now());
+        if let Some(due) = notification.scheduled_for {
+            let kind = ScheduleKind::Notification;
+            db::schedules::insert(&mut tx, tenant_id.0, kind, notification.id, due, queue).await?;
+        }
         let job = Deliver {
             tenant_id: tenant_id.0,
             notification_id: notification.id,
         };
-        let deliver_now = notification.status == NotificationStatus::Pending;
         let dto = Notification::from(notification);
         if let Some(key) = &key {
             idempotency::complete(
@@ -144,7 +139,7 @@ impl NotificationsApi {
             .await?;
         }
         tx.commit().await?;
-        enqueue(&state, job, deliver_now, queue_at).await;
+        enqueue(&state, job, queue).await;
         let location = location(&dto);
         Ok(Created::Created(Json(dto), location, None))
     }
@@ -477,19 +472,9 @@ impl NotificationsApi {
 
 /// Queues delivery after commit. A failure is logged, not returned: the notification is safe in
 /// PostgreSQL and the scheduler's sweep queues it later.
-pub(crate) async fn enqueue(
-    state: &AppState,
-    job: Deliver,
-    now: bool,
-    at: Option<chrono::DateTime<Utc>>,
-) {
+pub(crate) async fn enqueue(state: &AppState, job: Deliver, queue: QueueAt) {
     let notification_id = job.notification_id;
-    let queued = match (now, at) {
-        (true, _) => state.queues.deliver(job).await,
-        (false, Some(due)) => state.queues.deliver_at(job, due).await,
-        (false, None) => return,
-    };
-    if let Err(error) = queued {
+    if let Err(error) = state.queues.deliver_when(job, queue).await {
         tracing::warn!(%error, %notification_id, "could not queue delivery; the scheduler will");
     }
 }

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::QueueAt;
+
 /// What a schedule record triggers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScheduleKind {
@@ -20,13 +22,21 @@ impl ScheduleKind {
     }
 }
 
-/// Work due within this many seconds is queued by whoever creates it, at its exact time; the
-/// scheduler's minute ticks would otherwise be too late for it.
-pub const QUEUE_DIRECTLY_WITHIN_SECS: i64 = 60;
+impl TryFrom<String> for ScheduleKind {
+    type Error = String;
 
-/// Records that `target_id` is due at `due_at`; written in the same transaction as the target.
-/// Returns whether the caller must queue it now (it is due too soon for the scheduler), in
-/// which case the record is already marked `Queued` so no scheduler claims it as well.
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.as_str() {
+            "Notification" => Ok(Self::Notification),
+            "Broadcast" => Ok(Self::Broadcast),
+            _ => Err(format!("unknown schedule kind {text:?}")),
+        }
+    }
+}
+
+/// Records that `target_id` is due at `due_at`, to be queued as `queue` says; written in the
+/// same transaction as the target. Work its creator queues starts `Queued`, so no scheduler
+/// claims it as well.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, target_id = %target_id))]
 pub async fn insert(
     conn: &mut PgConnection,
@@ -34,18 +44,18 @@ pub async fn insert(
     kind: ScheduleKind,
     target_id: Uuid,
     due_at: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let queue_now = due_at < Utc::now() + chrono::Duration::seconds(QUEUE_DIRECTLY_WITHIN_SECS);
+    queue: QueueAt,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO schedules (id, tenant_id, kind, target_id, due_at, state) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(kind.as_str())
         .bind(target_id)
         .bind(due_at)
-        .bind(if queue_now { "Queued" } else { "Pending" })
+        .bind(if queue.by_creator() { "Queued" } else { "Pending" })
         .execute(conn)
         .await?;
-    Ok(queue_now)
+    Ok(())
 }
 
 /// Cancels the schedule of `target_id`, unless it already ran.

@@ -4,11 +4,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::db::schedules::ScheduleKind;
+
 /// A schedule record whose time is near.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueSchedule {
     pub tenant_id: Uuid,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: ScheduleKind,
     pub target_id: Uuid,
     pub due_at: DateTime<Utc>,
 }

@@ -7,6 +7,7 @@ pub mod html;
 mod html_limits;
 pub mod ids;
 pub mod notification;
+pub mod queue_at;
 pub mod recipient;
 pub mod topic;
 mod user_id;
@@ -16,6 +17,7 @@ pub use notification::{
     NewNotification, Notification, NotificationDraft, NotificationStatus, NotificationType,
     Priority,
 };
+pub use queue_at::QueueAt;
 pub use recipient::{NewRecipient, Preferences, Recipient, RecipientDraft};
 pub use topic::{NewTopic, Subscription, Topic, TopicDraft};
 pub use user_id::{USER_ID_MAX_CHARS, UserId, UserIdError};
