@@ -3,7 +3,9 @@
 Every accepted message is appended to --out as one JSON line. --fail-transient N answers the
 first N deliveries with 451 (try again later); --fail-permanent answers every delivery with 550;
 --sink accepts without parsing or recording (benchmarks); --delay SECONDS holds every answer to
-DATA that long (a slow mail server).
+the end of the message that long (a slow mail server, after the body); --stall-first-rcpt SECONDS
+holds the first RCPT TO for each recipient that long before accepting it, and lets later ones
+through at once (a mail server hanging before the body).
 
 --chaos (the fault suite, scripts/chaos) answers by recipient and by a control file instead:
   flaky-*@…   451 for the first two attempts at each message, then accept
@@ -42,6 +44,8 @@ class Handler:
         self.attempts_path = args.attempts
         self.attempts = 0
         self.tries = {}
+        self.stall_first_rcpt = args.stall_first_rcpt
+        self.rcpt_seen = set()
 
     def mode(self):
         if not self.control:
@@ -77,6 +81,13 @@ class Handler:
         if local.startswith("flaky-") and tries <= 2:
             return TRANSIENT, "451"
         return None, "accepted"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.stall_first_rcpt > 0 and address not in self.rcpt_seen:
+            self.rcpt_seen.add(address)
+            await asyncio.sleep(self.stall_first_rcpt)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.attempts += 1
@@ -121,6 +132,7 @@ async def main():
     parser.add_argument("--fail-permanent", action="store_true")
     parser.add_argument("--sink", action="store_true")
     parser.add_argument("--delay", type=float, default=0)
+    parser.add_argument("--stall-first-rcpt", type=float, default=0)
     parser.add_argument("--chaos", action="store_true")
     parser.add_argument("--control", default="")
     parser.add_argument("--attempts", default="")
