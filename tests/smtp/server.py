@@ -3,15 +3,20 @@
 Every accepted message is appended to --out as one JSON line. --fail-transient N answers the
 first N deliveries with 451 (try again later); --fail-permanent answers every delivery with 550;
 --sink accepts without parsing or recording (benchmarks); --delay SECONDS holds every answer to
-DATA that long (a slow mail server).
+the end of the message that long (a slow mail server, after the body); --stall-first-rcpt SECONDS
+holds the first RCPT TO for each recipient that long before accepting it, and lets later ones
+through at once (a mail server hanging before the body).
 
 --chaos (the fault suite, scripts/chaos) answers by recipient and by a control file instead:
   flaky-*@…   451 for the first two attempts at each message, then accept
   reject-*@…  550 always
-  stall-*@…   the first attempt at each message hangs 25 s (longer than Herald's SMTP timeout),
-              then 451; later attempts accept
-and while the file named by --control holds `4xx`, `5xx` or `stall`, every delivery gets that
-answer. Every attempt (accepted or not) is appended to --attempts as a JSON line
+  stall-*@…   the first RCPT TO for the address hangs 25 s (longer than Herald's 20 s to reach
+              DATA), then 451; later attempts accept
+and while the file named by --control holds `4xx` or `5xx`, every delivery gets that answer to
+its message, and while it holds `stall`, every RCPT TO hangs 25 s, then 451. Stalls happen before
+the body on purpose: a server that hangs after it leaves no client able to know whether the
+message was taken, so a worker killed meanwhile must fail the email rather than risk a second
+one, which the suite would count as lost (tests/tests/interrupted_sends.rs covers that case). Every attempt (accepted or not) is appended to --attempts as a JSON line
 {to, subject, outcome}, so the suite knows which emails were refused for good.
 Prints "ready" once listening.
 """
@@ -42,6 +47,8 @@ class Handler:
         self.attempts_path = args.attempts
         self.attempts = 0
         self.tries = {}
+        self.stall_first_rcpt = args.stall_first_rcpt
+        self.rcpt_seen = set()
 
     def mode(self):
         if not self.control:
@@ -69,14 +76,25 @@ class Handler:
             return PERMANENT, "550"
         if mode == "4xx":
             return TRANSIENT, "451"
-        if mode == "stall" or (local.startswith("stall-") and tries == 1):
-            await asyncio.sleep(STALL_SECONDS)
-            return TRANSIENT, "stall"
         if local.startswith("reject-"):
             return PERMANENT, "550"
         if local.startswith("flaky-") and tries <= 2:
             return TRANSIENT, "451"
         return None, "accepted"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        first = address not in self.rcpt_seen
+        self.rcpt_seen.add(address)
+        if self.stall_first_rcpt > 0 and first:
+            await asyncio.sleep(self.stall_first_rcpt)
+        if self.chaos:
+            stalled = address.split("@")[0].startswith("stall-") and first
+            if stalled or self.mode() == "stall":
+                self.log_attempt([address], None, "stall")
+                await asyncio.sleep(STALL_SECONDS)
+                return TRANSIENT
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.attempts += 1
@@ -121,6 +139,7 @@ async def main():
     parser.add_argument("--fail-permanent", action="store_true")
     parser.add_argument("--sink", action="store_true")
     parser.add_argument("--delay", type=float, default=0)
+    parser.add_argument("--stall-first-rcpt", type=float, default=0)
     parser.add_argument("--chaos", action="store_true")
     parser.add_argument("--control", default="")
     parser.add_argument("--attempts", default="")

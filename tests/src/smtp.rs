@@ -19,8 +19,12 @@ pub enum SmtpBehaviour {
     FailPermanent,
     /// Accept without recording (benchmarks: the sink must not be the bottleneck).
     Sink,
-    /// Accept and record, but answer each delivery only after this long (a slow server).
+    /// Accept and record, but answer each delivery only after this long (a slow server):
+    /// the message's body has been sent, the verdict waits.
     AcceptAfter(Duration),
+    /// Hold the first `RCPT TO` of each recipient this long before accepting it; later ones
+    /// pass at once (a server hanging before the body: nothing was handed over).
+    StallFirstRcpt(Duration),
 }
 
 pub struct SmtpServer {
@@ -44,6 +48,11 @@ impl SmtpServer {
             }
             SmtpBehaviour::AcceptAfter(delay) => {
                 command.arg("--delay").arg(delay.as_secs_f64().to_string());
+            }
+            SmtpBehaviour::StallFirstRcpt(stall) => {
+                command
+                    .arg("--stall-first-rcpt")
+                    .arg(stall.as_secs_f64().to_string());
             }
         })
     }

@@ -1,16 +1,9 @@
 //! The fault & abuse suite's short form (docs/chaos.md). Replay a failing run's faults with
 //! `HERALD_CHAOS_SEED=N` (the seed is printed at the top of the table).
-//!
-//! Ignored in the default run until its last failing check is fixed: an email whose worker is
-//! killed (or rebuilt after Redis lost everything) in the middle of an SMTP exchange is left
-//! `Sending` and later failed rather than risk a second send, so the suite counts it lost
-//! (docs/chaos.md, "Open"). Run it with `scripts/chaos --short` or
-//! `scripts/test -p herald-tests --test chaos -- --ignored`.
 
 use herald_tests::chaos::{self, Config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "one open check: emails interrupted mid-send (docs/chaos.md, Open)"]
 async fn chaos_short_every_fault_once_loses_and_duplicates_nothing() {
     let seed = std::env::var("HERALD_CHAOS_SEED")
         .ok()

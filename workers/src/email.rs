@@ -1,4 +1,5 @@
-//! The `SendEmail` job: one email per notification at most, retried on transient failures.
+//! The `SendEmail` job: one email per notification at most, retried on transient failures,
+//! and sent again after a dead worker only when the server was never handed the message.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,34 +7,44 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use apalis::prelude::{AbortError, BoxDynError, Data};
 use herald_shared::config::WorkerConfig;
-use herald_shared::db::email_deliveries;
+use herald_shared::db::email_deliveries::{self, Attempt};
 use herald_shared::domain::{Notification, html};
 use herald_shared::jobs::SendEmail;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::runtime::Deps;
+use crate::smtp::{AwaitingBody, Endpoint, SendFailure, SmtpPool};
 
-/// How long one SMTP exchange may take before it counts as a transient failure.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Where emails go: a pooled SMTP connection, or `.eml` files in development.
+/// Where emails go: our pool of SMTP connections, or `.eml` files in development.
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
 }
 
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
-/// Why an email was not sent, and whether trying again could help.
-#[derive(Debug)]
-pub struct SendFailure {
-    pub permanent: bool,
-    pub message: String,
+/// A message ready to go: the SMTP server has answered `DATA`, or the file is about to be
+/// written. What follows may deliver it.
+enum Handover<'a> {
+    Smtp(AwaitingBody<'a>, Message),
+    File(&'a AsyncFileTransport<Tokio1Executor>, Message),
+}
+
+impl Handover<'_> {
+    async fn deliver(self) -> Result<(), SendFailure> {
+        match self {
+            Self::Smtp(awaiting, message) => awaiting.send(&message.formatted()).await,
+            Self::File(files, message) => files
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| SendFailure::transient(e.to_string())),
+        }
+    }
 }
 
 impl Mailer {
@@ -45,20 +56,11 @@ impl Mailer {
             )
         })?;
         let transport = match &config.email.smtp_url {
-            // `smtp://user:pass@host:587?tls=required`, `smtps://host`: lettre reads TLS mode and
-            // credentials from the URL; the transport pools connections.
-            // lettre keeps at most `max_size` idle connections (10 by default) and opens,
-            // then QUITs, one more for every send beyond that: keep one per concurrent job.
-            Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .context("SMTP_URL is not a usable SMTP URL")?
-                    .timeout(Some(SMTP_TIMEOUT))
-                    .pool_config(
-                        PoolConfig::new()
-                            .max_size(u32::try_from(config.concurrency).unwrap_or(u32::MAX)),
-                    )
-                    .build(),
-            ),
+            // `smtp://user:pass@host:587?tls=required`, `smtps://host`: TLS mode and
+            // credentials come from the URL. One idle connection per concurrent job.
+            Some(url) => {
+                Transport::Smtp(SmtpPool::new(Endpoint::from_url(url)?, config.concurrency))
+            }
             None if config.environment.is_development() => {
                 std::fs::create_dir_all(&config.email_dir)
                     .with_context(|| format!("cannot create {}", config.email_dir.display()))?;
@@ -70,27 +72,24 @@ impl Mailer {
         Ok(Self { transport, from })
     }
 
-    pub async fn send(&self, to: &str, notification: &Notification) -> Result<(), SendFailure> {
+    /// Everything up to the point of no return: composing the message and, over SMTP, the
+    /// envelope commands until the server waits for the body.
+    async fn prepare(
+        &self,
+        to: &str,
+        notification: &Notification,
+    ) -> Result<Handover<'_>, SendFailure> {
         let message = self.compose(to, notification).map_err(|e| SendFailure {
             permanent: true,
             message: format!("cannot compose the email: {e}"),
         })?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| SendFailure {
-                // 5xx is final; 4xx, refused connections and timeouts may pass later.
-                permanent: e.is_permanent(),
-                message: e.to_string(),
-            }),
-            Transport::Files(files) => {
-                files
-                    .send(message)
-                    .await
-                    .map(drop)
-                    .map_err(|e| SendFailure {
-                        permanent: false,
-                        message: e.to_string(),
-                    })
+            Transport::Smtp(pool) => {
+                let body_is_ascii = message.formatted().is_ascii();
+                let awaiting = pool.open_data(message.envelope(), body_is_ascii).await?;
+                Ok(Handover::Smtp(awaiting, message))
             }
+            Transport::Files(files) => Ok(Handover::File(files, message)),
         }
     }
 
@@ -116,6 +115,14 @@ pub async fn send_email(
     deps: Data<Deps>,
     mailer: Data<Arc<Mailer>>,
 ) -> Result<(), BoxDynError> {
+    // Run apart from the job's future: a worker rebuilt after a backend error drops its running
+    // jobs (`crate::supervise`), and a send dropped between the body and recording its outcome
+    // could be neither retried nor reported. The spawned send finishes and records either way.
+    let (deps, mailer) = ((*deps).clone(), (*mailer).clone());
+    tokio::spawn(async move { send(&job, &deps, &mailer).await }).await?
+}
+
+async fn send(job: &SendEmail, deps: &Deps, mailer: &Mailer) -> Result<(), BoxDynError> {
     // Claimed and committed before SMTP is contacted: a second run finds nothing to do.
     let claimed = {
         let mut conn = deps.db.acquire().await?;
@@ -127,44 +134,70 @@ pub async fn send_email(
     // No database connection is held during the SMTP exchange: jobs waiting on the mail
     // server would otherwise cap the worker at the pool's size (HERALD_DB_MAX_CONNECTIONS),
     // whatever its concurrency.
-    let outcome = mailer.send(&attempt.email, &attempt.notification).await;
+    let outcome = match mailer.prepare(&attempt.email, &attempt.notification).await {
+        Ok(handover) => match mark_data_started(deps, job, &attempt).await {
+            Ok(true) => handover.deliver().await,
+            Ok(false) => {
+                // The sweep took the claim back (its lease ran out) and queued the email again:
+                // the new attempt sends it. Dropping the handover closes the connection
+                // before the body, so the server discards this one.
+                tracing::warn!(notification_id = %job.notification_id, attempt = attempt.attempt, "claim taken back before the body was sent; leaving the email to its new attempt");
+                return Ok(());
+            }
+            Err(error) => Err(SendFailure::transient(format!(
+                "could not record that the email is being sent: {error}"
+            ))),
+        },
+        Err(failure) => Err(failure),
+    };
     let max_attempts = deps.config.email_max_attempts;
     match outcome {
         Ok(()) => {
             // The email is out: only recording that remains, so a database blip must not turn
             // it into `Failed` (the sweep fails sends left `Sending`) or a second send.
-            record_outcome(&deps, &job, &Outcome::Sent).await?;
+            record_outcome(deps, job, attempt.attempt, &Outcome::Sent).await?;
             tracing::info!(notification_id = %job.notification_id, attempt = attempt.attempt, "email sent");
             Ok(())
         }
         Err(failure) if failure.permanent || attempt.attempt >= max_attempts => {
             let outcome = Outcome::Failed {
-                retries: attempt.attempt - 1,
                 error: &failure.message,
             };
-            record_outcome(&deps, &job, &outcome).await?;
+            record_outcome(deps, job, attempt.attempt, &outcome).await?;
             tracing::warn!(notification_id = %job.notification_id, attempt = attempt.attempt, error = %failure.message, "email failed");
             // Abort, or apalis-redis would keep re-running the job (its Lua script retries failed jobs up to 25 times).
             Err(AbortError::new(failure.message).into())
         }
         Err(failure) => {
             let outcome = Outcome::Retrying {
-                attempts: attempt.attempt,
                 error: &failure.message,
             };
-            record_outcome(&deps, &job, &outcome).await?;
+            record_outcome(deps, job, attempt.attempt, &outcome).await?;
             tracing::info!(notification_id = %job.notification_id, attempt = attempt.attempt, error = %failure.message, "email will be retried");
             Err(failure.message.into())
         }
     }
 }
 
+/// Marks the claim as past the point of no return, once: a failure here is a failure before
+/// the body, so it is retried rather than risk sending without the mark.
+async fn mark_data_started(deps: &Deps, job: &SendEmail, attempt: &Attempt) -> sqlx::Result<bool> {
+    let mut conn = deps.db.acquire().await?;
+    email_deliveries::mark_data_started(
+        &mut conn,
+        job.tenant_id,
+        job.notification_id,
+        attempt.attempt,
+    )
+    .await
+}
+
 /// What became of one send, to record on the email delivery.
 #[derive(Debug)]
 enum Outcome<'a> {
     Sent,
-    Retrying { attempts: i32, error: &'a str },
-    Failed { retries: i32, error: &'a str },
+    Retrying { error: &'a str },
+    Failed { error: &'a str },
 }
 
 /// First pause before recording an outcome again; it doubles up to [`RECORD_MAX_DELAY`].
@@ -183,14 +216,21 @@ const RECORD_ATTEMPTS: u32 = 20;
 async fn record_outcome(
     deps: &Deps,
     job: &SendEmail,
+    attempt: i32,
     outcome: &Outcome<'_>,
 ) -> Result<(), BoxDynError> {
     let mut delay = RECORD_FIRST_DELAY;
     let mut tries = 0;
     loop {
         tries += 1;
-        match try_record(deps, job, outcome).await {
-            Ok(()) => return Ok(()),
+        match try_record(deps, job, attempt, outcome).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {
+                // Only the sweep changes a claimed row: it took this claim back after its lease
+                // (the attempt outlived it without reaching DATA) or gave up on it.
+                tracing::warn!(notification_id = %job.notification_id, attempt, ?outcome, "the claim was no longer this attempt's; outcome not recorded");
+                return Err(AbortError::new("claim taken back by the sweep").into());
+            }
             Err(error) if tries < RECORD_ATTEMPTS => {
                 tracing::warn!(notification_id = %job.notification_id, ?outcome, %error, tries, "could not record the email's outcome; retrying");
                 tokio::time::sleep(delay).await;
@@ -204,16 +244,21 @@ async fn record_outcome(
     }
 }
 
-async fn try_record(deps: &Deps, job: &SendEmail, outcome: &Outcome<'_>) -> sqlx::Result<()> {
+async fn try_record(
+    deps: &Deps,
+    job: &SendEmail,
+    attempt: i32,
+    outcome: &Outcome<'_>,
+) -> sqlx::Result<bool> {
     let mut conn = deps.db.acquire().await?;
     let (tenant_id, id) = (job.tenant_id, job.notification_id);
     match *outcome {
-        Outcome::Sent => email_deliveries::mark_sent(&mut conn, tenant_id, id).await,
-        Outcome::Retrying { attempts, error } => {
-            email_deliveries::mark_retrying(&mut conn, tenant_id, id, attempts, error).await
+        Outcome::Sent => email_deliveries::mark_sent(&mut conn, tenant_id, id, attempt).await,
+        Outcome::Retrying { error } => {
+            email_deliveries::mark_retrying(&mut conn, tenant_id, id, attempt, error).await
         }
-        Outcome::Failed { retries, error } => {
-            email_deliveries::mark_failed(&mut conn, tenant_id, id, retries, error).await
+        Outcome::Failed { error } => {
+            email_deliveries::mark_failed(&mut conn, tenant_id, id, attempt, error).await
         }
     }
 }

@@ -8,5 +8,6 @@ pub mod email;
 pub mod fanout;
 pub mod runtime;
 pub mod scheduler;
+pub mod smtp;
 pub mod supervise;
 pub mod wake;

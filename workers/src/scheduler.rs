@@ -17,7 +17,10 @@ use crate::runtime::Deps;
 pub const HORIZON_SECS: i64 = 60;
 /// Most rows one tick claims or sweeps of each kind; the next tick takes the rest.
 const BATCH: i64 = 10_000;
-/// A send interrupted by a dead worker is given up after this long (see `abandon_interrupted_sends`).
+/// A send whose worker stopped after its body started to go is given up after this long (see
+/// `abandon_interrupted_sends`): far past what a live worker needs to read the server's answer
+/// and record it (`herald_workers::email`: 2 minutes for the answer, up to 3 for recording),
+/// so it never fails a send that is still being recorded.
 const INTERRUPTED_SEND_SECS: i64 = 600;
 /// Only one scheduler sweeps at a time; claims are safe concurrently anyway (SKIP LOCKED).
 const SWEEP_LOCK: i64 = 0x0053_5745_4550; // "SWEEP"
@@ -74,12 +77,16 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
     }
     let after = i64::try_from(deps.config.sweep_after_secs).unwrap_or(i64::MAX);
     let notifications = sweep::undelivered_notifications(&mut tx, after, BATCH).await?;
-    let emails = sweep::stalled_emails(&mut tx, after, BATCH).await?;
+    let mut emails = sweep::stalled_emails(&mut tx, after, BATCH).await?;
+    let lease = i64::try_from(deps.config.email_lease_secs).unwrap_or(i64::MAX);
+    let retaken = sweep::retake_unstarted_sends(&mut tx, lease, BATCH).await?;
     let broadcasts = sweep::stalled_broadcasts(&mut tx, after, BATCH).await?;
     let chat_broadcasts = sweep::stalled_chat_broadcasts(&mut tx, after, BATCH).await?;
     let abandoned = sweep::abandon_interrupted_sends(&mut tx, INTERRUPTED_SEND_SECS).await?;
     let purged = sweep::purge_expired(&mut tx).await?;
     tx.commit().await?;
+    let retaken_count = retaken.len();
+    emails.extend(retaken);
 
     // Work whose job still waits in Redis is pushed again under the same task id, which adds
     // nothing (`herald_shared::jobs`): only jobs Redis lost come back.
@@ -126,6 +133,7 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
         tracing::info!(
             notifications = notifications.len(),
             emails = emails.len(),
+            retaken = retaken_count,
             broadcast_jobs,
             chat_broadcasts = chat_broadcasts.len(),
             abandoned,

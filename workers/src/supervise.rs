@@ -6,6 +6,17 @@
 //! asked to stop, builds a fresh one a moment after the previous one stopped, under a fresh
 //! name (apalis-redis leaves a worker that reuses a still-registered name idle); the new worker registers again and resumes. Jobs Redis lost meanwhile
 //! are queued again by the scheduler's sweep from PostgreSQL.
+//!
+//! What happens to the jobs running when a worker stops (apalis-core 1.0): on a backend error
+//! the worker's stream yields the error and `Monitor` returns at once, dropping the worker with
+//! the futures of its running jobs — they stop at their next `.await`, and neither
+//! `shutdown_timeout` nor a drain applies. Those two serve only the shutdown signal: then the
+//! worker stops fetching, keeps polling its running jobs until none is left, and the
+//! `shutdown_timeout` (here [`SHUTDOWN_GRACE`]) cuts the wait short. A dropped job is harmless
+//! where the job is a database transaction (rolled back, redone by its next run), not in the
+//! middle of an SMTP exchange: `herald-email` therefore runs each send in a task of its own
+//! (`crate::email::send_email`), which finishes and records its outcome when its job's future
+//! is dropped, while the rebuilt worker starts fetching.
 
 use std::future::Future;
 use std::time::Duration;

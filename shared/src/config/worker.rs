@@ -30,6 +30,9 @@ pub struct WorkerConfig {
     pub scheduler_cron: String,
     /// `HERALD_SWEEP_AFTER_SECS`: accepted work with no progress for this long is queued again.
     pub sweep_after_secs: u64,
+    /// `HERALD_EMAIL_LEASE_SECS`: a claimed email whose SMTP exchange has not reached `DATA`
+    /// this long after the claim is taken back by the sweep and sent again.
+    pub email_lease_secs: u64,
 }
 
 impl WorkerConfig {
@@ -69,6 +72,14 @@ impl WorkerConfig {
                 "expected a cron expression with a seconds field, e.g. \"0 * * * * *\"",
             );
         }
+        // Two minutes: well past the longest a live worker takes to reach DATA (the 20 s SMTP
+        // timeout, plus its claim), so only dead claims are taken back. Shorter is still never
+        // a second send, only a slow live send interrupted needlessly.
+        let email_lease_secs: u64 =
+            env.parsed("HERALD_EMAIL_LEASE_SECS", 120, "a number of seconds");
+        if email_lease_secs == 0 {
+            env.error("HERALD_EMAIL_LEASE_SECS", "must be at least 1");
+        }
         let config = Self {
             environment,
             database: DatabaseConfig::read(&mut env, environment),
@@ -88,6 +99,7 @@ impl WorkerConfig {
             email_dir: PathBuf::from(env.string("HERALD_EMAIL_DIR", ".herald/emails")),
             scheduler_cron,
             sweep_after_secs: env.parsed("HERALD_SWEEP_AFTER_SECS", 30, "a number of seconds"),
+            email_lease_secs,
         };
         env.finish(config)
     }
@@ -116,6 +128,7 @@ mod tests {
         );
         assert_eq!(config.health_port, None);
         assert_eq!(config.scheduler_cron, "0 * * * * *");
+        assert_eq!(config.email_lease_secs, 120);
     }
 
     #[test]
@@ -124,6 +137,7 @@ mod tests {
             ("HERALD_WORKER_CONCURRENCY", "0"),
             ("HERALD_SCHEDULER_CRON", "* * * * *"),
             ("HERALD_EMAIL_MAX_ATTEMPTS", "99"),
+            ("HERALD_EMAIL_LEASE_SECS", "0"),
         ])
         .unwrap_err()
         .to_string();
@@ -131,6 +145,7 @@ mod tests {
             "HERALD_WORKER_CONCURRENCY",
             "HERALD_SCHEDULER_CRON",
             "HERALD_EMAIL_MAX_ATTEMPTS",
+            "HERALD_EMAIL_LEASE_SECS",
         ] {
             assert!(error.contains(name), "{name}: {error}");
         }

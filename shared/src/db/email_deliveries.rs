@@ -2,8 +2,14 @@
 //!
 //! A worker claims a delivery (`Sending`, one more attempt) in its own committed statement
 //! before talking to SMTP. A second run of the job finds it claimed or finished and does
-//! nothing; a worker that dies mid-send leaves it `Sending`, and the sweep eventually marks it
-//! failed rather than risk a second email.
+//! nothing. Once the server has answered `DATA` with 354 the worker records that the body is
+//! about to go (`data_started_at`), and only if the row is still this attempt's claim. A worker
+//! that dies before that mark leaves a claim the sweep may take back and send again (the server
+//! was never given a message); one that dies after it leaves a row the sweep fails rather than
+//! risk a second email.
+//!
+//! Every outcome applies only to the attempt that claimed the row (`attempts` and `Sending`
+//! unchanged): once the sweep took a claim back, the slow worker that held it records nothing.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -26,7 +32,8 @@ pub async fn claim(
     notification_id: Uuid,
 ) -> sqlx::Result<Option<Attempt>> {
     let claimed: Option<(i32, String)> = sqlx::query_as(
-        "UPDATE email_deliveries SET state = 'Sending', attempts = attempts + 1, updated_at = now() \
+        "UPDATE email_deliveries SET state = 'Sending', attempts = attempts + 1, data_started_at = NULL, \
+             updated_at = now() \
          WHERE tenant_id = $1 AND notification_id = $2 AND state IN ('Pending', 'Retrying') \
          RETURNING attempts, email",
     )
@@ -55,66 +62,103 @@ pub async fn claim(
     }
 }
 
-/// The email was accepted by the SMTP server.
+/// This attempt is about to send the body: from here on a dead worker's send is never retried.
+/// False when the row is no longer this attempt's claim (the sweep took it back after its
+/// lease): the caller must not send the body.
+pub async fn mark_data_started(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    notification_id: Uuid,
+    attempt: i32,
+) -> sqlx::Result<bool> {
+    let marked = sqlx::query(
+        "UPDATE email_deliveries SET data_started_at = now(), updated_at = now() \
+         WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3 \
+             AND data_started_at IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(notification_id)
+    .bind(attempt)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(marked == 1)
+}
+
+/// The email was accepted by the SMTP server. False when the row was no longer this
+/// attempt's claim.
 pub async fn mark_sent(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     notification_id: Uuid,
-) -> sqlx::Result<()> {
-    sqlx::query(
+    attempt: i32,
+) -> sqlx::Result<bool> {
+    let marked = sqlx::query(
         "UPDATE email_deliveries SET state = 'Sent', sent_at = now(), updated_at = now() \
-         WHERE tenant_id = $1 AND notification_id = $2",
+         WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3",
     )
     .bind(tenant_id)
     .bind(notification_id)
+    .bind(attempt)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(marked == 1)
 }
 
-/// A transient failure: another attempt will follow.
+/// A transient failure: another attempt will follow. The attempt's `DATA` mark is cleared, as
+/// the worker knows how its exchange ended. False when the row was no longer this attempt's
+/// claim.
 pub async fn mark_retrying(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     notification_id: Uuid,
     attempt: i32,
     error: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "WITH d AS (UPDATE email_deliveries SET state = 'Retrying', last_error = $4, updated_at = now() \
-             WHERE tenant_id = $1 AND notification_id = $2) \
-         UPDATE notifications SET retry_count = $3, error_message = $4 WHERE tenant_id = $1 AND id = $2",
+) -> sqlx::Result<bool> {
+    let marked: i64 = sqlx::query_scalar(
+        "WITH d AS (UPDATE email_deliveries SET state = 'Retrying', last_error = $4, \
+                 data_started_at = NULL, updated_at = now() \
+             WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3 \
+             RETURNING 1), \
+         n AS (UPDATE notifications SET retry_count = $3, error_message = $4 \
+             WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM d)) \
+         SELECT count(*) FROM d",
     )
     .bind(tenant_id)
     .bind(notification_id)
     .bind(attempt)
     .bind(error)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(marked == 1)
 }
 
 /// The email failed for good: the notification becomes `Failed` (unless the user already read
-/// it in the inbox, which the email failure does not undo).
+/// it in the inbox, which the email failure does not undo). `attempt` is the claim's attempt
+/// number; the notification's `retryCount` is one less. False when the row was no longer this
+/// attempt's claim.
 pub async fn mark_failed(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     notification_id: Uuid,
-    retries: i32,
+    attempt: i32,
     error: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<bool> {
+    let marked: i64 = sqlx::query_scalar(
         "WITH d AS (UPDATE email_deliveries SET state = 'Failed', last_error = $4, updated_at = now() \
-             WHERE tenant_id = $1 AND notification_id = $2) \
-         UPDATE notifications SET retry_count = $3, error_message = $4, \
-             status = CASE WHEN status = 'Read' THEN status ELSE 'Failed' END \
-         WHERE tenant_id = $1 AND id = $2",
+             WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3 \
+             RETURNING 1), \
+         n AS (UPDATE notifications SET retry_count = $3 - 1, error_message = $4, \
+                 status = CASE WHEN status = 'Read' THEN status ELSE 'Failed' END \
+             WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM d)) \
+         SELECT count(*) FROM d",
     )
     .bind(tenant_id)
     .bind(notification_id)
-    .bind(retries)
+    .bind(attempt)
     .bind(error)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(marked == 1)
 }

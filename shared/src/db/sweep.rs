@@ -76,17 +76,45 @@ pub async fn stalled_emails(
     .await
 }
 
-/// Sends interrupted by a dead worker: whether the email went out is unknown, and sending
-/// again could send it twice, so they fail with that explanation (at most once).
+/// Claims whose SMTP exchange never reached `DATA` within `lease_secs` of the claim: the
+/// worker died (or its job was dropped) before handing the server a message, so sending again
+/// cannot send twice. They go back to `Retrying` and are returned to be queued again. A worker
+/// still inside such an exchange finds its claim gone when it tries to mark `DATA` and stops
+/// before the body (`email_deliveries::mark_data_started`).
+pub async fn retake_unstarted_sends(
+    conn: &mut PgConnection,
+    lease_secs: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    let message = "The worker stopped before sending the email's body; it is sent again.";
+    sqlx::query_as(
+        "UPDATE email_deliveries SET state = 'Retrying', last_error = $3, updated_at = now() \
+         WHERE (tenant_id, notification_id) IN ( \
+             SELECT tenant_id, notification_id FROM email_deliveries WHERE state = 'Sending' \
+             AND data_started_at IS NULL AND updated_at < now() - make_interval(secs => $1) \
+             ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING tenant_id, notification_id",
+    )
+    .bind(lease_secs as f64)
+    .bind(limit)
+    .bind(message)
+    .fetch_all(conn)
+    .await
+}
+
+/// Sends whose worker stopped after the body started to go (the server had answered `DATA`)
+/// and never recorded the server's answer: whether the email was delivered is unknown, and
+/// sending again could send it twice, so they fail with that explanation (at most once).
 pub async fn abandon_interrupted_sends(
     conn: &mut PgConnection,
     older_than_secs: i64,
 ) -> sqlx::Result<u64> {
-    let message =
-        "The worker stopped while sending; the email was not retried to avoid sending it twice.";
+    let message = "The worker stopped after handing the email's body to the mail server and \
+                   before recording its answer; it may have been delivered, so it was not sent \
+                   again to avoid sending it twice.";
     Ok(sqlx::query(
         "WITH stuck AS (UPDATE email_deliveries SET state = 'Failed', last_error = $2, updated_at = now() \
-             WHERE state = 'Sending' AND updated_at < now() - make_interval(secs => $1) \
+             WHERE state = 'Sending' AND data_started_at < now() - make_interval(secs => $1) \
              RETURNING tenant_id, notification_id) \
          UPDATE notifications n SET status = CASE WHEN n.status = 'Read' THEN n.status ELSE 'Failed' END, \
              error_message = $2 FROM stuck WHERE n.tenant_id = stuck.tenant_id AND n.id = stuck.notification_id",

@@ -264,6 +264,9 @@ fn process_env(database_url: &str, redis_url: &str, smtp_url: &str) -> Vec<(Stri
         ("HERALD_SWEEP_AFTER_SECS", "8"),
         ("HERALD_EMAIL_BACKOFF_BASE_MS", "250"),
         ("HERALD_EMAIL_MAX_ATTEMPTS", "8"),
+        // A killed worker's claims that never reached DATA are sent again after 30 s, inside
+        // the quiet period (still past the 20 s a live send may take to reach DATA).
+        ("HERALD_EMAIL_LEASE_SECS", "30"),
         // Several chunks per broadcast: more seams for a kill to land in.
         ("HERALD_FANOUT_CHUNK_SIZE", "2000"),
     ]
