@@ -30,7 +30,8 @@ enum Transport {
 /// A message ready to go: the SMTP server has answered `DATA`, or the file is about to be
 /// written. What follows may deliver it.
 enum Handover<'a> {
-    Smtp(AwaitingBody<'a>, Message),
+    // Boxed: a connection with its read buffer dwarfs the file variant.
+    Smtp(Box<AwaitingBody<'a>>, Message),
     File(&'a AsyncFileTransport<Tokio1Executor>, Message),
 }
 
@@ -87,7 +88,7 @@ impl Mailer {
             Transport::Smtp(pool) => {
                 let body_is_ascii = message.formatted().is_ascii();
                 let awaiting = pool.open_data(message.envelope(), body_is_ascii).await?;
-                Ok(Handover::Smtp(awaiting, message))
+                Ok(Handover::Smtp(Box::new(awaiting), message))
             }
             Transport::Files(files) => Ok(Handover::File(files, message)),
         }
