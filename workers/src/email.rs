@@ -30,7 +30,7 @@ enum Transport {
 /// A message ready to go: the SMTP server has answered `DATA`, or the file is about to be
 /// written. What follows may deliver it.
 enum Handover<'a> {
-    // Boxed: an open SMTP connection is over a kilobyte, the file variant a pointer.
+    // Boxed: a connection with its read buffer dwarfs the file variant.
     Smtp(Box<AwaitingBody<'a>>, Message),
     File(&'a AsyncFileTransport<Tokio1Executor>, Message),
 }

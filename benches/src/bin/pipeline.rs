@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let publish = publish_baseline(&setup).await?;
     let delays = scheduled_delays(&setup, &api).await?;
     drop(fanout);
-    let (emails, email_limit) = emails_per_second(&setup, &api).await?;
+    let (emails, email_limits) = emails_per_second(&setup, &api).await?;
 
     let rate = |d: Duration| RECIPIENTS as f64 / d.as_secs_f64();
     println!();
@@ -131,7 +131,14 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  herald: broadcast with email → all accepted  {emails:>9.0} emails/s   (target ≥ 500)"
     );
-    println!("  limit:  lettre straight into the same sink   {email_limit:>9.0} emails/s");
+    println!(
+        "  limit:  lettre straight into the same sink   {:>9.0} emails/s   (its pool leaves Nagle on)",
+        email_limits.lettre
+    );
+    println!(
+        "  limit:  herald's SMTP pool straight into it  {:>9.0} emails/s   (TCP_NODELAY)",
+        email_limits.own_pool
+    );
     Ok(())
 }
 
@@ -269,11 +276,25 @@ async fn scheduled_delays(
     Ok(summarize(delays, Duration::from_secs(1)))
 }
 
+/// The sink's capacity, sending the benchmark's emails straight to it, 32 at a time.
+struct EmailLimits {
+    /// lettre's pooled transport.
+    lettre: f64,
+    /// The pool `herald-email` sends with, without the queue and the database.
+    own_pool: f64,
+}
+
 /// A broadcast with email to recipients that have addresses: emails accepted per second, and
-/// the sink's own capacity (lettre sending the same number straight to it).
-async fn emails_per_second(setup: &Setup, api: &HeraldProcess) -> anyhow::Result<(f64, f64)> {
+/// the sink's own capacity (the same number sent straight to it).
+async fn emails_per_second(
+    setup: &Setup,
+    api: &HeraldProcess,
+) -> anyhow::Result<(f64, EmailLimits)> {
     let smtp = SmtpServer::start(SmtpBehaviour::Sink);
-    let limit = smtp_limit(&smtp.url()).await?;
+    let limit = EmailLimits {
+        lettre: smtp_limit(&smtp.url()).await?,
+        own_pool: own_pool_limit(&smtp.url()).await?,
+    };
     let email_concurrency =
         std::env::var("HERALD_BENCH_EMAIL_CONCURRENCY").unwrap_or_else(|_| "32".to_owned());
     let mut fanout = setup.start("herald-fanout", &[]);
@@ -334,20 +355,51 @@ async fn emails_per_second(setup: &Setup, api: &HeraldProcess) -> anyhow::Result
     Ok((rate, limit))
 }
 
+fn bench_message(i: i64) -> anyhow::Result<lettre::Message> {
+    Ok(lettre::Message::builder()
+        .from("Herald <noreply@herald.localhost>".parse()?)
+        .to(format!("user-{i}@example.com").parse()?)
+        .subject("Mail")
+        .body("Benchmark email.".to_owned())?)
+}
+
+async fn own_pool_limit(url: &str) -> anyhow::Result<f64> {
+    use herald_workers::smtp::{Endpoint, SmtpPool};
+    let pool = SmtpPool::new(Endpoint::from_url(url)?, 32);
+    let started = Instant::now();
+    let sends = futures::stream::iter(0..EMAILS)
+        .map(|i| {
+            let pool = &pool;
+            async move {
+                let message = bench_message(i)?;
+                let awaiting = pool
+                    .open_data(message.envelope(), true)
+                    .await
+                    .map_err(|failure| anyhow::anyhow!(failure.message))?;
+                awaiting
+                    .send(&message.formatted())
+                    .await
+                    .map_err(|failure| anyhow::anyhow!(failure.message))
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    for result in sends {
+        result?;
+    }
+    Ok(EMAILS as f64 / started.elapsed().as_secs_f64())
+}
+
 async fn smtp_limit(url: &str) -> anyhow::Result<f64> {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build();
     let started = Instant::now();
     let sends = futures::stream::iter(0..EMAILS)
         .map(|i| {
             let transport = transport.clone();
             async move {
-                let message = Message::builder()
-                    .from("Herald <noreply@herald.localhost>".parse()?)
-                    .to(format!("user-{i}@example.com").parse()?)
-                    .subject("Mail")
-                    .body("Benchmark email.".to_owned())?;
-                transport.send(message).await?;
+                transport.send(bench_message(i)?).await?;
                 anyhow::Ok(())
             }
         })
