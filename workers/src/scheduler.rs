@@ -22,8 +22,6 @@ const BATCH: i64 = 10_000;
 /// and record it (`herald_workers::email`: 2 minutes for the answer, up to 3 for recording),
 /// so it never fails a send that is still being recorded.
 const INTERRUPTED_SEND_SECS: i64 = 600;
-/// Only one scheduler sweeps at a time; claims are safe concurrently anyway (SKIP LOCKED).
-const SWEEP_LOCK: i64 = 0x0053_5745_4550; // "SWEEP"
 
 pub async fn tick(_tick: Tick, deps: Data<Deps>) -> Result<(), BoxDynError> {
     run(&deps).await
@@ -68,11 +66,7 @@ async fn queue_due(deps: &Deps) -> Result<(), BoxDynError> {
 
 async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
     let mut tx = deps.db.begin().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(SWEEP_LOCK)
-        .fetch_one(&mut *tx)
-        .await?;
-    if !locked {
+    if !sweep::try_lock(&mut tx).await? {
         return Ok(());
     }
     let after = i64::try_from(deps.config.sweep_after_secs).unwrap_or(i64::MAX);

@@ -157,11 +157,7 @@ impl NotificationsAdminApi {
             ));
         }
         let mut tx = state.db.begin().await?;
-        // Serialises concurrent renames onto the same new id within the tenant.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("{}:{}", tenant_id.0, new))
-            .execute(&mut *tx)
-            .await?;
+        db::users::lock_rename_target(&mut tx, tenant_id.0, new.as_str()).await?;
         if db::users::has_data(&mut tx, tenant_id.0, new.as_str()).await? {
             return Err(ApiError::conflict(format!(
                 "The user id {new} already has data; erase it first or pick another."

@@ -6,6 +6,17 @@ use uuid::Uuid;
 
 use crate::db::schedules::ScheduleKind;
 
+/// Only one scheduler sweeps at a time; claims are safe concurrently anyway (SKIP LOCKED).
+const SWEEP_LOCK: i64 = 0x0053_5745_4550; // "SWEEP"
+
+/// Takes the sweep's lock for the rest of the transaction; false when another scheduler holds it.
+pub async fn try_lock(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(SWEEP_LOCK)
+        .fetch_one(conn)
+        .await
+}
+
 /// A schedule record whose time is near.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueSchedule {

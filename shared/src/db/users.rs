@@ -273,3 +273,17 @@ pub async fn rename(
         ..UserRows::default()
     })
 }
+
+/// Serialises concurrent renames onto the same new id within the tenant, until the
+/// transaction ends.
+pub async fn lock_rename_target(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    new_user_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("{tenant_id}:{new_user_id}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
