@@ -26,7 +26,7 @@ pub async fn wait_settled(pool: &PgPool, tenant_id: Uuid, until: Instant) -> boo
                   + (SELECT count(*) FROM broadcasts WHERE tenant_id = $1 \
                      AND status NOT IN ('Completed', 'Cancelled', 'Failed')) \
                   + (SELECT count(*) FROM email_deliveries WHERE tenant_id = $1 \
-                     AND state IN ('Pending', 'Sending', 'Retrying'))",
+                     AND state IN ('Pending', 'Sending', 'Retrying') AND data_started_at IS NULL)",
         )
         .bind(tenant_id)
         .fetch_one(pool)
@@ -169,15 +169,19 @@ pub async fn evaluate(pool: &PgPool, inputs: Inputs<'_>) -> Report {
     );
 
     let open = open_work(pool, tenant).await;
+    let verdicts = sends_awaiting_verdict(pool, tenant).await;
     check(
         &mut checks,
         "accepted work settled in the quiet period",
         "nothing open",
-        if inputs.settled {
-            "nothing open".to_owned()
-        } else {
-            open
-        },
+        format!(
+            "{}; {verdicts} sends at their at-most-once verdict",
+            if inputs.settled {
+                "nothing open"
+            } else {
+                &open
+            }
+        ),
         inputs.settled,
     );
 
@@ -505,7 +509,7 @@ pub async fn evaluate(pool: &PgPool, inputs: Inputs<'_>) -> Report {
 /// What is still open: notifications by status, broadcasts, emails by state.
 async fn open_work(pool: &PgPool, tenant: Uuid) -> String {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT 'notifications ' || status, count(*) FROM notifications WHERE tenant_id = $1            AND (status = 'Pending' OR (status = 'Scheduled' AND scheduled_for < now())) GROUP BY status          UNION ALL SELECT 'broadcasts ' || status, count(*) FROM broadcasts WHERE tenant_id = $1            AND status NOT IN ('Completed', 'Cancelled', 'Failed') GROUP BY status          UNION ALL SELECT 'emails ' || state, count(*) FROM email_deliveries WHERE tenant_id = $1            AND state IN ('Pending', 'Sending', 'Retrying') GROUP BY state",
+        "SELECT 'notifications ' || status, count(*) FROM notifications WHERE tenant_id = $1            AND (status = 'Pending' OR (status = 'Scheduled' AND scheduled_for < now())) GROUP BY status          UNION ALL SELECT 'broadcasts ' || status, count(*) FROM broadcasts WHERE tenant_id = $1            AND status NOT IN ('Completed', 'Cancelled', 'Failed') GROUP BY status          UNION ALL SELECT 'emails ' || state, count(*) FROM email_deliveries WHERE tenant_id = $1            AND state IN ('Pending', 'Sending', 'Retrying') AND data_started_at IS NULL GROUP BY state",
     )
     .bind(tenant)
     .fetch_all(pool)
@@ -515,6 +519,20 @@ async fn open_work(pool: &PgPool, tenant: Uuid) -> String {
         .map(|(what, n)| format!("{n} {what}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Sends whose worker was killed between handing the server the body and recording its
+/// answer: not open work (nothing will send them again; the sweep fails them after 10 minutes,
+/// at most once). Whether each arrived is the sink's to say, in the emails check.
+async fn sends_awaiting_verdict(pool: &PgPool, tenant: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM email_deliveries WHERE tenant_id = $1 AND state = 'Sending' \
+         AND data_started_at IS NOT NULL",
+    )
+    .bind(tenant)
+    .fetch_one(pool)
+    .await
+    .unwrap_or_default()
 }
 
 fn mib(kb: u64) -> f64 {
