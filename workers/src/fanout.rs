@@ -71,7 +71,6 @@ async fn write_chunk(
     deps: &Deps,
 ) -> Result<(), BoxDynError> {
     let lane = position.lane;
-    let started = std::time::Instant::now();
     let chunk_size = deps.config.fanout_chunk_size;
     let clock = CommitClock::start();
     let mut tx = deps.db.begin().await?;
@@ -110,7 +109,7 @@ async fn write_chunk(
     broadcast_lanes::advance(&mut tx, &broadcast, lane, &next_cursor, finished).await?;
     fanout::record_progress(&mut tx, &broadcast, written.len(), finished).await?;
     clock.commit(tx).await?;
-    let committed = started.elapsed();
+    let committed = clock.elapsed();
 
     // The next chunk goes first, so another worker can write it while this one publishes.
     if !finished {
@@ -146,7 +145,7 @@ async fn write_chunk(
         lane,
         written = written.len(),
         write_ms = committed.as_millis() as u64,
-        total_ms = started.elapsed().as_millis() as u64,
+        total_ms = clock.elapsed().as_millis() as u64,
         "fan-out chunk"
     );
     if finished {

@@ -60,9 +60,14 @@ impl CommitClock {
         Self(Instant::now())
     }
 
+    /// Time since the clock started (the transaction's `BEGIN`, and after).
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+
     /// Commits `tx` if it is within budget; rolls it back with [`LateCommit`] otherwise.
     pub async fn commit(self, tx: Transaction<'_, Postgres>) -> sqlx::Result<()> {
-        let elapsed = self.0.elapsed();
+        let elapsed = self.elapsed();
         if elapsed > COMMIT_BUDGET {
             tx.rollback().await?;
             return Err(LateCommit(elapsed).into());
