@@ -77,10 +77,10 @@ impl AuthApi {
         auth: BackendAuth,
         /// Your tenant id.
         #[oai(name = "tenantId")]
-        tenant_id: Path<Uuid>,
+        _tenant_id: Path<Uuid>,
         body: JsonBody<TokenExchangeRequest>,
     ) -> ApiResult<Json<TokenExchangeResponse>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         exchange(&state, &caller, body.0)
     }
 
@@ -98,9 +98,9 @@ impl AuthApi {
         auth: Auth,
         /// Your tenant id.
         #[oai(name = "tenantId")]
-        tenant_id: Path<Uuid>,
+        _tenant_id: Path<Uuid>,
     ) -> ApiResult<Json<WhoAmI>> {
-        Ok(Json(describe(auth.0.in_tenant(tenant_id.0)?)))
+        Ok(Json(describe(auth.0)))
     }
 }
 

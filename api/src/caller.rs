@@ -4,6 +4,10 @@
 //! application backend, acting for the whole tenant) and an end user's JWT (`Authorization: Bearer`). Operations take
 //! [`Auth`] (either) or [`BackendAuth`] (API key only); both declare their schemes so Swagger
 //! shows them, and both answer 401 problem bodies with the reason.
+//!
+//! Both also check the tenant: every route taking them lives under `/tenant/{tenantId}/`, and a
+//! credential of another tenant is refused with 403 before the handler runs. Handlers therefore
+//! never repeat the check, and one that forgets nothing cannot leak across tenants.
 
 use herald_shared::auth::{TokenError, TokenSubject, api_key};
 use herald_shared::db;
@@ -14,7 +18,7 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use uuid::Uuid;
 
-use crate::error::{ApiError, BEARER_CHALLENGE};
+use crate::error::{ApiError, BEARER_CHALLENGE, expected_uuid};
 use crate::state::AppState;
 
 const API_KEY_SCHEME: &str = "ApiKey";
@@ -75,7 +79,7 @@ impl Caller {
     }
 
     /// The caller, if its credential belongs to `tenant_id` (the tenant in the URL); 403 otherwise.
-    pub fn in_tenant(self, tenant_id: Uuid) -> Result<Self, ApiError> {
+    pub(crate) fn in_tenant(self, tenant_id: Uuid) -> Result<Self, ApiError> {
         if self.tenant_id() == tenant_id {
             Ok(self)
         } else {
@@ -86,10 +90,10 @@ impl Caller {
     }
 }
 
-/// Either an API key or a user's bearer token.
+/// Either an API key or a user's bearer token, of the tenant in the URL.
 pub struct Auth(pub Caller);
 
-/// An API key only: operations for the tenant's backend.
+/// An API key only, of the tenant in the URL: operations for the tenant's backend.
 pub struct BackendAuth(pub Caller);
 
 impl<'a> ApiExtractor<'a> for Auth {
@@ -110,7 +114,7 @@ impl<'a> ApiExtractor<'a> for Auth {
         _body: &mut RequestBody,
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        authenticate(req, true).await.map(Self).map_err(Into::into)
+        authorize(req, true).await.map(Self).map_err(Into::into)
     }
 }
 
@@ -132,7 +136,7 @@ impl<'a> ApiExtractor<'a> for BackendAuth {
         _body: &mut RequestBody,
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        authenticate(req, false).await.map(Self).map_err(Into::into)
+        authorize(req, false).await.map(Self).map_err(Into::into)
     }
 }
 
@@ -170,6 +174,28 @@ fn register_schemes(registry: &mut Registry) {
             openid_connect_url: None,
         },
     );
+}
+
+/// The request's caller, once its credential is known to belong to the tenant the URL names.
+async fn authorize(req: &Request, allow_user: bool) -> Result<Caller, ApiError> {
+    let caller = authenticate(req, allow_user).await?;
+    caller.in_tenant(tenant_in_path(req)?)
+}
+
+/// The tenant of `/tenant/{tenantId}/…`, percent-decoded as the router decodes path parameters.
+fn tenant_in_path(req: &Request) -> Result<Uuid, ApiError> {
+    let path = req.uri().path();
+    let Some(segment) = path
+        .strip_prefix("/tenant/")
+        .and_then(|rest| rest.split('/').next())
+    else {
+        // A route outside the tenant tree asked for a tenant credential: a programming error,
+        // refused rather than guessed at.
+        let error = std::io::Error::other(format!("{path} takes a credential but names no tenant"));
+        return Err(ApiError::internal(&error));
+    };
+    let segment = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+    Uuid::parse_str(&segment).map_err(|_| ApiError::field("tenantId", expected_uuid()))
 }
 
 /// Resolves the request's credential. `allow_user` is false for backend-only operations.

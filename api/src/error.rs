@@ -282,14 +282,18 @@ fn field_problem(field: &str, reason: &str) -> Problem {
     Problem::validation(&FieldErrors::single(field, humanize(reason)))
 }
 
+const A_UUID: &str = "a UUID such as 0195f3c2-7b1e-7cc1-9d2a-4c1f9e1b2a3d";
+
+/// What a client should send where a UUID is expected.
+pub fn expected_uuid() -> String {
+    format!("Expected {A_UUID}.")
+}
+
 /// poem-openapi explains parse failures in terms of its internal type names
 /// (`failed to parse "string_uuid": …`); say what the client should send instead.
 fn humanize(reason: &str) -> String {
     let expected = [
-        (
-            "\"string_uuid\"",
-            "a UUID such as 0195f3c2-7b1e-7cc1-9d2a-4c1f9e1b2a3d",
-        ),
+        ("\"string_uuid\"", A_UUID),
         (
             "\"string_date-time\"",
             "an ISO 8601 date-time such as 2026-01-15T10:30:00Z",

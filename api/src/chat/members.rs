@@ -59,7 +59,7 @@ impl ChatMembersApi {
         #[oai(name = "pageSize")]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<ChatMemberPage>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let page_size = paging::page_size(page_size.0, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let after = paging::after_user(after.0)?;
@@ -109,7 +109,7 @@ impl ChatMembersApi {
         of_user_id: Header<Option<String>>,
         body: JsonBody<AddMembersRequest>,
     ) -> ApiResult<Json<AddMembersResult>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let user_ids = parse_user_id_list("userIds", body.0.user_ids, MAX_MEMBER_IDS)?;
         let role = body.0.role.map_or(MemberRole::Member, Into::into);
@@ -177,7 +177,7 @@ impl ChatMembersApi {
         #[oai(name = "Of-User-Id")]
         of_user_id: Header<Option<String>>,
     ) -> ApiResult<Deleted> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let target =
             UserId::parse(user_id.0).map_err(|e| ApiError::field("userId", e.to_string()))?;

@@ -87,7 +87,7 @@ impl ChatMessagesApi {
         idempotency_key: Header<Option<String>>,
         body: JsonBody<SendMessageRequest>,
     ) -> ApiResult<Sent> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let sender = caller.acting_user(of_user_id.0, OF_USER_ID)?;
         let draft = MessageDraft::from(body.0);
         let images = chat_images(&state, tenant_id.0).await?;
@@ -166,7 +166,7 @@ impl ChatMessagesApi {
         #[oai(name = "pageSize")]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<MessagePage>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let page_size = paging::page_size(page_size.0, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let parse = |field: &str, value: Option<String>| {
@@ -252,7 +252,7 @@ impl ChatMessagesApi {
         #[oai(name = "Of-User-Id")]
         of_user_id: Header<Option<String>>,
     ) -> ApiResult<Json<ChatMessage>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let mut tx = state.db.begin().await?;
         let message = member_message(&mut tx, tenant_id.0, chat_id.0, message_id.0, &actor).await?;
@@ -299,7 +299,7 @@ impl ChatMessagesApi {
         of_user_id: Header<Option<String>>,
         body: JsonBody<SendMessageRequest>,
     ) -> ApiResult<Json<ChatMessage>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let editor = caller.acting_user(of_user_id.0, OF_USER_ID)?;
         let draft = MessageDraft::from(body.0);
         let images = chat_images(&state, tenant_id.0).await?;
@@ -351,7 +351,7 @@ impl ChatMessagesApi {
         #[oai(name = "Of-User-Id")]
         of_user_id: Header<Option<String>>,
     ) -> ApiResult<Deleted> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let mut tx = state.db.begin().await?;
         let access = chat_access(&mut tx, tenant_id.0, chat_id.0, &actor).await?;
@@ -398,7 +398,7 @@ impl ChatMessagesApi {
         of_user_id: Header<Option<String>>,
         body: JsonBody<ReadRequest>,
     ) -> ApiResult<Json<ReadState>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let user = caller.acting_user(of_user_id.0, OF_USER_ID)?;
         let requested = body.0.up_to_message_id;
         let mut tx = state.db.begin().await?;
@@ -465,7 +465,7 @@ impl ChatMessagesApi {
         #[oai(name = "pageSize")]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<MessageInfo>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let page_size = paging::page_size(page_size.0, INFO_DEFAULT_PAGE_SIZE, INFO_MAX_PAGE_SIZE)?;
         let after = paging::after_user(after.0)?;
@@ -532,7 +532,7 @@ impl ChatMessagesApi {
         #[oai(name = "olderThanDays")]
         older_than_days: Query<Option<i64>>,
     ) -> ApiResult<Json<RetentionResult>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let days = older_than_days
             .0

@@ -89,7 +89,7 @@ impl ChatApi {
         of_user_id: Header<Option<String>>,
         body: JsonBody<CreateChatRequest>,
     ) -> ApiResult<ChatCreated> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let new = ChatDraft::from(body.0).validate(actor.as_ref())?;
         let max = state.config.chat.max_members;
@@ -156,7 +156,7 @@ impl ChatApi {
         #[oai(name = "pageSize")]
         page_size: Query<Option<i64>>,
     ) -> ApiResult<Json<ChatPage>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let user = caller.acting_user(of_user_id.0, OF_USER_ID)?;
         let page_size = crate::paging::page_size(page_size.0, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let page_number = page_number.0.unwrap_or(1);
@@ -205,7 +205,7 @@ impl ChatApi {
         #[oai(name = "Of-User-Id")]
         of_user_id: Header<Option<String>>,
     ) -> ApiResult<Json<Chat>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let mut conn = state.db.acquire().await?;
         let view = db::chats::view(&mut conn, tenant_id.0, chat_id.0, as_str(&actor))
@@ -237,7 +237,7 @@ impl ChatApi {
         of_user_id: Header<Option<String>>,
         body: JsonBody<UpdateChatRequest>,
     ) -> ApiResult<Json<Chat>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let update = ChatUpdate {
             name: body.0.name,
@@ -289,7 +289,7 @@ impl ChatApi {
         #[oai(name = "Of-User-Id")]
         of_user_id: Header<Option<String>>,
     ) -> ApiResult<Deleted> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let actor = actor(&caller, of_user_id.0)?;
         let mut tx = state.db.begin().await?;
         db::chats::lock_for_delete(&mut tx, tenant_id.0, chat_id.0).await?;

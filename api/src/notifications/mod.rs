@@ -82,7 +82,7 @@ impl NotificationsApi {
         idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateNotificationRequest>,
     ) -> ApiResult<Created> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let draft = NotificationDraft::from(body.0);
         if let (Some(own), Some(requested)) = (caller.user(), &draft.user_id)
             && own.as_str() != requested
@@ -199,7 +199,7 @@ impl NotificationsApi {
         #[oai(name = "userId")]
         user_id: Query<Option<String>>,
     ) -> ApiResult<Json<model::NotificationPage>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let user = match (&caller, user_id.0) {
             (Caller::Backend { .. }, None) => None,
             (caller, requested) => Some(caller.acting_user(requested, "userId")?.into_string()),
@@ -247,11 +247,11 @@ impl NotificationsApi {
         auth: Auth,
         /// Your tenant id.
         #[oai(name = "tenantId")]
-        tenant_id: Path<Uuid>,
+        _tenant_id: Path<Uuid>,
         /// The notification id.
         id: Path<Uuid>,
     ) -> ApiResult<Json<Notification>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let notification = readable(&state, &caller, id.0).await?;
         Ok(Json(notification.into()))
     }
@@ -272,13 +272,13 @@ impl NotificationsApi {
         auth: Auth,
         /// Your tenant id.
         #[oai(name = "tenantId")]
-        tenant_id: Path<Uuid>,
+        _tenant_id: Path<Uuid>,
         /// The notification id.
         id: Path<Uuid>,
         /// `html`, `text`, `summary` or `full` (default).
         format: Query<Option<ContentFormat>>,
     ) -> ApiResult<Json<NotificationContent>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let notification = readable(&state, &caller, id.0).await?;
         Ok(Json(render_content(
             notification,
@@ -301,11 +301,11 @@ impl NotificationsApi {
         auth: Auth,
         /// Your tenant id.
         #[oai(name = "tenantId")]
-        tenant_id: Path<Uuid>,
+        _tenant_id: Path<Uuid>,
         /// The notification id.
         id: Path<Uuid>,
     ) -> ApiResult<Json<Notification>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         set_read(&state, &caller, id.0, true).await.map(Json)
     }
 
@@ -324,11 +324,11 @@ impl NotificationsApi {
         auth: Auth,
         /// Your tenant id.
         #[oai(name = "tenantId")]
-        tenant_id: Path<Uuid>,
+        _tenant_id: Path<Uuid>,
         /// The notification id.
         id: Path<Uuid>,
     ) -> ApiResult<Json<Notification>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         set_read(&state, &caller, id.0, false).await.map(Json)
     }
 
@@ -355,7 +355,7 @@ impl NotificationsApi {
         #[oai(name = "userId")]
         user_id: Query<Option<String>>,
     ) -> ApiResult<Json<ReadAllResult>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let user = caller.acting_user(user_id.0, "userId")?;
         let mut conn = state.db.acquire().await?;
         let changed =
@@ -389,7 +389,7 @@ impl NotificationsApi {
         #[oai(name = "userId")]
         user_id: Query<Option<String>>,
     ) -> ApiResult<Json<UnreadCount>> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let user = caller.acting_user(user_id.0, "userId")?;
         let mut conn = state.db.acquire().await?;
         let count = db::notifications::unread_count(&mut conn, tenant_id.0, user.as_str()).await?;
@@ -418,7 +418,7 @@ impl NotificationsApi {
         /// The notification id.
         id: Path<Uuid>,
     ) -> ApiResult<Deleted> {
-        let caller = auth.0.in_tenant(tenant_id.0)?;
+        let caller = auth.0;
         let mut tx = state.db.begin().await?;
         let notification = changeable(&mut tx, &caller, id.0).await?;
         db::notifications::delete(&mut tx, tenant_id.0, id.0).await?;
@@ -440,14 +440,13 @@ impl NotificationsApi {
     async fn cancel(
         &self,
         state: Data<&AppState>,
-        auth: BackendAuth,
+        _auth: BackendAuth,
         /// Your tenant id.
         #[oai(name = "tenantId")]
         tenant_id: Path<Uuid>,
         /// The notification id.
         id: Path<Uuid>,
     ) -> ApiResult<Json<Notification>> {
-        auth.0.in_tenant(tenant_id.0)?;
         let mut tx = state.db.begin().await?;
         let notification = db::notifications::get(&mut tx, tenant_id.0, id.0, true)
             .await?
