@@ -2,16 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use crate::idempotency::IdempotencyGuard;
 use chrono::{DateTime, Utc};
 use herald_shared::db::broadcasts::{Broadcast, RowLock};
-use herald_shared::db::{self, idempotency, schedules::ScheduleKind};
+use herald_shared::db::{self, schedules::ScheduleKind};
 use herald_shared::domain::QueueAt;
 use herald_shared::domain::broadcast::{Audience, BroadcastDraft, BroadcastStatus};
 use herald_shared::jobs::FanOut;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -199,10 +199,7 @@ impl BroadcastsApi {
         let draft = BroadcastDraft::from(body.0);
         let checked = draft.clone();
         let new = crate::blocking::run(move || checked.validate(Utc::now())).await?;
-        let key = idempotency_key
-            .0
-            .map(crate::idempotency::validate_key)
-            .transpose()?;
+        let idempotency = IdempotencyGuard::new(idempotency_key.0, &caller, &draft)?;
         let mut tx = state.db.begin().await?;
         if let Audience::Topics(topics) = &new.audience {
             let unknown = db::broadcasts::unknown_topics(&mut tx, tenant_id.0, topics).await?;
@@ -214,19 +211,13 @@ impl BroadcastsApi {
                 ));
             }
         }
-        if let Some(key) = &key {
-            let scope = caller.idempotency_scope();
-            if let Some(stored) =
-                crate::idempotency::claim::<BroadcastDto>(&mut tx, tenant_id.0, &scope, key, &draft)
-                    .await?
-            {
-                let location = location(tenant_id.0, stored.id);
-                return Ok(Accepted::Accepted(
-                    Json(stored),
-                    location,
-                    Some("true".to_owned()),
-                ));
-            }
+        if let Some(stored) = idempotency.replay::<BroadcastDto>(&mut tx).await? {
+            let location = location(tenant_id.0, stored.id);
+            return Ok(Accepted::Accepted(
+                Json(stored),
+                location,
+                Some("true".into()),
+            ));
         }
         let broadcast = db::broadcasts::insert(&mut tx, tenant_id.0, &new).await?;
         let queue = QueueAt::on_create(broadcast.scheduled_for, Utc::now());
@@ -235,18 +226,7 @@ impl BroadcastsApi {
             db::schedules::insert(&mut tx, tenant_id.0, kind, broadcast.id, due, queue).await?;
         }
         let dto = BroadcastDto::from(broadcast);
-        if let Some(key) = &key {
-            let body = dto.to_json().unwrap_or_default();
-            idempotency::complete(
-                &mut tx,
-                tenant_id.0,
-                &caller.idempotency_scope(),
-                key,
-                202,
-                &body,
-            )
-            .await?;
-        }
+        idempotency.complete(&mut tx, 202, &dto).await?;
         tx.commit().await?;
         let job = FanOut::start(tenant_id.0, dto.id);
         // A failed enqueue is not the client's problem: the scheduler's sweep picks up broadcasts

@@ -3,14 +3,14 @@
 //! Small broadcasts are sent before the response; larger ones are queued for `herald-fanout`
 //! (`ChatFanOut`), which writes them a chunk at a time. Both use `herald_shared::chat_fanout`.
 
+use crate::idempotency::IdempotencyGuard;
 use herald_shared::chat_fanout;
-use herald_shared::db::{self, idempotency};
+use herald_shared::db;
 use herald_shared::domain::chat::ChatBroadcastDraft;
 use herald_shared::jobs::ChatFanOut;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
-use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
@@ -88,23 +88,10 @@ impl ChatBroadcastApi {
         let images = super::chat_images(&state, tenant_id.0).await?;
         let (checked, acting) = (draft.clone(), sender.clone());
         let new = crate::blocking::run(move || checked.validate(&acting, images)).await?;
-        let key = idempotency_key
-            .0
-            .map(crate::idempotency::validate_key)
-            .transpose()?;
-        let mut tx = state.db.begin().await?;
-        let scope = caller.idempotency_scope();
         let fingerprinted = (sender.as_str(), &draft);
-        if let Some(key) = &key
-            && let Some(stored) = crate::idempotency::claim::<ChatBroadcast>(
-                &mut tx,
-                tenant_id.0,
-                &scope,
-                key,
-                &fingerprinted,
-            )
-            .await?
-        {
+        let idempotency = IdempotencyGuard::new(idempotency_key.0, &caller, &fingerprinted)?;
+        let mut tx = state.db.begin().await?;
+        if let Some(stored) = idempotency.replay::<ChatBroadcast>(&mut tx).await? {
             // The stored response is from the time of the first request: answer with now.
             let current = db::chat_broadcasts::get(&mut tx, tenant_id.0, stored.id, false)
                 .await?
@@ -140,12 +127,8 @@ impl ChatBroadcastApi {
         }
         let broadcast =
             db::chat_broadcasts::insert(&mut tx, tenant_id.0, sender.as_str(), &new).await?;
-        if let Some(key) = &key {
-            let body = ChatBroadcast::from(broadcast.clone())
-                .to_json()
-                .unwrap_or_default();
-            idempotency::complete(&mut tx, tenant_id.0, &scope, key, 202, &body).await?;
-        }
+        let answered = ChatBroadcast::from(broadcast.clone());
+        idempotency.complete(&mut tx, 202, &answered).await?;
         tx.commit().await?;
 
         let job = ChatFanOut {

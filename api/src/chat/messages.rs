@@ -1,8 +1,9 @@
 //! `Chat/{chatId}/messages`: sending, history, receipts, deletion and retention.
 
+use crate::idempotency::IdempotencyGuard;
 use chrono::{Duration, Utc};
+use herald_shared::db;
 use herald_shared::db::commit_window::CommitClock;
-use herald_shared::db::{self, idempotency};
 use herald_shared::domain::UserId;
 use herald_shared::domain::chat::{
     ChatMessage as StoredMessage, HistoryCursor, MemberRole, MessageDraft,
@@ -11,7 +12,6 @@ use herald_shared::events::{EventType, MessagingEvent};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -93,27 +93,14 @@ impl ChatMessagesApi {
         let images = chat_images(&state, tenant_id.0).await?;
         let checked = draft.clone();
         let content = crate::blocking::run(move || checked.validate(images)).await?;
-        let key = idempotency_key
-            .0
-            .map(crate::idempotency::validate_key)
-            .transpose()?;
+        // The chat and sender are part of the request: one key cannot replay into another chat.
+        let fingerprinted = (chat_id.0, sender.as_str(), &draft);
+        let idempotency = IdempotencyGuard::new(idempotency_key.0, &caller, &fingerprinted)?;
         // The message's time is stamped inside: see `commit_window` for why it must commit soon.
         let clock = CommitClock::start();
         let mut tx = state.db.begin().await?;
         chat_access(&mut tx, tenant_id.0, chat_id.0, &Some(sender.clone())).await?;
-        let scope = caller.idempotency_scope();
-        // The chat and sender are part of the request: one key cannot replay into another chat.
-        let fingerprinted = (chat_id.0, sender.as_str(), &draft);
-        if let Some(key) = &key
-            && let Some(stored) = crate::idempotency::claim::<ChatMessage>(
-                &mut tx,
-                tenant_id.0,
-                &scope,
-                key,
-                &fingerprinted,
-            )
-            .await?
-        {
+        if let Some(stored) = idempotency.replay::<ChatMessage>(&mut tx).await? {
             let location = location(tenant_id.0, &stored);
             return Ok(Sent::Created(Json(stored), location, Some("true".into())));
         }
@@ -122,10 +109,7 @@ impl ChatMessagesApi {
                 .await?;
         let members = db::chats::member_ids(&mut tx, tenant_id.0, chat_id.0).await?;
         let dto = ChatMessage::from(message);
-        if let Some(key) = &key {
-            let body = dto.to_json().unwrap_or_default();
-            idempotency::complete(&mut tx, tenant_id.0, &scope, key, 201, &body).await?;
-        }
+        idempotency.complete(&mut tx, 201, &dto).await?;
         clock.commit(tx).await?;
         let event = MessagingEvent::chat(EventType::ChatMessage, dto.id, chat_id.0, dto.created_at);
         publish_to_all(&state, tenant_id.0, &members, event).await;

@@ -4,15 +4,15 @@ pub mod admin;
 mod list;
 pub mod model;
 
+use crate::idempotency::IdempotencyGuard;
 use chrono::Utc;
-use herald_shared::db::{self, idempotency, schedules::ScheduleKind};
+use herald_shared::db::{self, schedules::ScheduleKind};
 use herald_shared::domain::{self, NotificationDraft, NotificationStatus, QueueAt, html};
 use herald_shared::events::{EventType, MessagingEvent};
 use herald_shared::jobs::Deliver;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
@@ -96,25 +96,16 @@ impl NotificationsApi {
         if let (Some(own), Some(email)) = (caller.user(), &new.email) {
             check_own_address(&state, tenant_id.0, own.as_str(), email).await?;
         }
-        let key = idempotency_key
-            .0
-            .map(crate::idempotency::validate_key)
-            .transpose()?;
+        let idempotency = IdempotencyGuard::new(idempotency_key.0, &caller, &draft)?;
 
         let mut tx = state.db.begin().await?;
-        if let Some(key) = &key {
-            let scope = caller.idempotency_scope();
-            if let Some(stored) =
-                crate::idempotency::claim::<Notification>(&mut tx, tenant_id.0, &scope, key, &draft)
-                    .await?
-            {
-                let location = location(&stored);
-                return Ok(Created::Created(
-                    Json(stored),
-                    location,
-                    Some("true".to_owned()),
-                ));
-            }
+        if let Some(stored) = idempotency.replay::<Notification>(&mut tx).await? {
+            let location = location(&stored);
+            return Ok(Created::Created(
+                Json(stored),
+                location,
+                Some("true".into()),
+            ));
         }
         let notification = db::notifications::insert(&mut tx, tenant_id.0, &new).await?;
         let queue = QueueAt::on_create(notification.scheduled_for, Utc::now());
@@ -127,17 +118,7 @@ impl NotificationsApi {
             notification_id: notification.id,
         };
         let dto = Notification::from(notification);
-        if let Some(key) = &key {
-            idempotency::complete(
-                &mut tx,
-                tenant_id.0,
-                &caller.idempotency_scope(),
-                key,
-                201,
-                &dto.to_json().unwrap_or_default(),
-            )
-            .await?;
-        }
+        idempotency.complete(&mut tx, 201, &dto).await?;
         tx.commit().await?;
         enqueue(&state, job, queue).await;
         let location = location(&dto);
