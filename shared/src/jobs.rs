@@ -87,11 +87,18 @@ pub struct SendEmail {
 /// A job naming one unit of work, so the same work always gets the same task id.
 pub trait WorkItem {
     fn task_id(&self) -> String;
+
+    /// Whose work it is: every job's tracing span carries it.
+    fn tenant_id(&self) -> Uuid;
 }
 
 impl WorkItem for Deliver {
     fn task_id(&self) -> String {
         format!("deliver:{}:{}", self.tenant_id, self.notification_id)
+    }
+
+    fn tenant_id(&self) -> Uuid {
+        self.tenant_id
     }
 }
 
@@ -107,6 +114,10 @@ impl WorkItem for FanOut {
             ),
         }
     }
+
+    fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
 }
 
 impl WorkItem for ChatFanOut {
@@ -116,11 +127,19 @@ impl WorkItem for ChatFanOut {
             self.tenant_id, self.broadcast_id, self.cursor
         )
     }
+
+    fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
 }
 
 impl WorkItem for SendEmail {
     fn task_id(&self) -> String {
         format!("email:{}:{}", self.tenant_id, self.notification_id)
+    }
+
+    fn tenant_id(&self) -> Uuid {
+        self.tenant_id
     }
 }
 

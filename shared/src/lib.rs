@@ -9,6 +9,7 @@ pub mod domain;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod process;
 pub mod redact;
 pub mod redis_conn;
 pub mod shutdown;

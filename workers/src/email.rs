@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use apalis::prelude::{AbortError, BoxDynError, Data};
 use herald_shared::config::WorkerConfig;
 use herald_shared::db::email_deliveries::{self, Attempt};
-use herald_shared::domain::{Notification, html};
+use herald_shared::domain::Notification;
 use herald_shared::jobs::SendEmail;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
@@ -96,10 +96,7 @@ impl Mailer {
 
     /// HTML and plain text alternatives, so every mail client shows something sensible.
     fn compose(&self, to: &str, notification: &Notification) -> anyhow::Result<Message> {
-        let html_body = notification
-            .html_content
-            .clone()
-            .unwrap_or_else(|| format!("<p>{}</p>", html::escape(&notification.message)));
+        let html_body = notification.html();
         Ok(Message::builder()
             .from(self.from.clone())
             .to(herald_shared::domain::email::parse_mailbox(to).map_err(anyhow::Error::msg)?)
@@ -111,15 +108,19 @@ impl Mailer {
     }
 }
 
-pub async fn send_email(
-    job: SendEmail,
-    deps: Data<Deps>,
-    mailer: Data<Arc<Mailer>>,
-) -> Result<(), BoxDynError> {
-    // Run apart from the job's future: a worker rebuilt after a backend error drops its running
-    // jobs (`crate::supervise`), and a send dropped between the body and recording its outcome
-    // could be neither retried nor reported. The spawned send finishes and records either way.
-    let (deps, mailer) = ((*deps).clone(), (*mailer).clone());
+/// What an email job needs: the worker's connections and the SMTP mailer.
+#[derive(Clone)]
+pub struct Mailing {
+    pub deps: Deps,
+    pub mailer: Arc<Mailer>,
+}
+
+pub async fn send_email(job: SendEmail, mailing: Data<Mailing>) -> Result<(), BoxDynError> {
+    // Run apart from the job's future: a worker rebuilt after a backend error (or a job past
+    // its timeout) drops its running jobs (`crate::supervise`), and a send dropped between the
+    // body and recording its outcome could be neither retried nor reported. The spawned send
+    // finishes and records either way.
+    let Mailing { deps, mailer } = (*mailing).clone();
     tokio::spawn(async move { send(&job, &deps, &mailer).await }).await?
 }
 

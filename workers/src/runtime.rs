@@ -90,29 +90,3 @@ async fn readyz(deps: Data<&Deps>) -> Response {
 
 /// How long in-flight jobs may take to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
-
-/// Reads the configuration and initialises logging; prints and exits with 2 on bad settings.
-pub fn configure(binary: &str) -> Result<WorkerConfig, std::process::ExitCode> {
-    match WorkerConfig::from_env() {
-        Ok(config) => {
-            herald_shared::telemetry::init(config.log_format);
-            Ok(config)
-        }
-        Err(error) => {
-            eprintln!("{binary}: {error}");
-            Err(std::process::ExitCode::from(2))
-        }
-    }
-}
-
-/// Turns a process result into an exit code, logging the failure.
-pub fn exit(binary: &str, result: anyhow::Result<()>) -> std::process::ExitCode {
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("{binary}: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}

@@ -2,25 +2,11 @@
 
 use herald_api::Application;
 use herald_shared::config::ApiConfig;
-use herald_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = match ApiConfig::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("herald-api: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    telemetry::init(config.log_format);
-    let result = async { Application::build(config).await?.run_until_stopped().await }.await;
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("herald-api: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    herald_shared::process::run("herald-api", ApiConfig::from_env(), |config| async {
+        Application::build(config).await?.run_until_stopped().await
+    })
+    .await
 }

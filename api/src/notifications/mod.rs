@@ -7,7 +7,7 @@ pub mod model;
 use crate::idempotency::IdempotencyGuard;
 use chrono::Utc;
 use herald_shared::db::{self, schedules::ScheduleKind};
-use herald_shared::domain::{self, NotificationDraft, NotificationStatus, QueueAt, html};
+use herald_shared::domain::{self, NotificationDraft, NotificationStatus, QueueAt};
 use herald_shared::events::{EventType, MessagingEvent};
 use herald_shared::jobs::Deliver;
 use poem::web::Data;
@@ -26,9 +26,6 @@ use model::{
     ContentFormat, CreateNotificationRequest, Notification, NotificationContent, ReadAllResult,
     UnreadCount,
 };
-
-/// Length of the summary derived from the text when none was given.
-const DERIVED_SUMMARY_CHARS: usize = 200;
 
 #[derive(ApiResponse)]
 pub enum Created {
@@ -566,26 +563,8 @@ fn render_content(
     format: ContentFormat,
 ) -> NotificationContent {
     let want = |f: ContentFormat| format == f || format == ContentFormat::Full;
-    let html = want(ContentFormat::Html).then(|| {
-        notification
-            .html_content
-            .clone()
-            .unwrap_or_else(|| format!("<p>{}</p>", html::escape(&notification.message)))
-    });
-    let summary = want(ContentFormat::Summary).then(|| {
-        notification.summary.clone().unwrap_or_else(|| {
-            let text: String = notification
-                .message
-                .chars()
-                .take(DERIVED_SUMMARY_CHARS)
-                .collect();
-            if text.len() < notification.message.len() {
-                format!("{text}…")
-            } else {
-                text
-            }
-        })
-    });
+    let html = want(ContentFormat::Html).then(|| notification.html());
+    let summary = want(ContentFormat::Summary).then(|| notification.summary_or_derived());
     NotificationContent {
         id: notification.id,
         format,

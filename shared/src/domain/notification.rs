@@ -118,10 +118,33 @@ pub struct Notification {
     pub error_message: Option<String>,
 }
 
+/// How long a summary derived from the message may be, in characters (an ellipsis follows).
+const DERIVED_SUMMARY_CHARS: usize = 200;
+
 impl Notification {
     /// Whether the user it belongs to can see it (delivered or about to be).
     pub fn visible_to_user(&self) -> bool {
         !NotificationStatus::HIDDEN_FROM_USERS.contains(&self.status)
+    }
+
+    /// The HTML to show: the sanitised `htmlContent`, or else the plain message as a paragraph
+    /// (escaped), so an inbox or mail client always has HTML to render.
+    pub fn html(&self) -> String {
+        self.html_content
+            .clone()
+            .unwrap_or_else(|| format!("<p>{}</p>", super::html::escape(&self.message)))
+    }
+
+    /// The summary to show: the one given, or else the message's first 200 characters.
+    pub fn summary_or_derived(&self) -> String {
+        self.summary.clone().unwrap_or_else(|| {
+            let text: String = self.message.chars().take(DERIVED_SUMMARY_CHARS).collect();
+            if text.len() < self.message.len() {
+                format!("{text}…")
+            } else {
+                text
+            }
+        })
     }
 }
 

@@ -3,24 +3,30 @@
 
 use std::process::ExitCode;
 
-use apalis::prelude::*;
-use herald_shared::jobs::{ChatFanOut, Deliver, FanOut, Queue};
-use herald_workers::runtime::{self, Deps, worker_name};
-use herald_workers::supervise::{Shutdown, supervise};
+use std::time::Duration;
+
+use herald_shared::config::WorkerConfig;
+use herald_shared::jobs::Queue;
+use herald_workers::register::{QueuePolicy, run_queue};
+use herald_workers::runtime::{self, Deps};
+use herald_workers::supervise::Shutdown;
 use herald_workers::wake::Wakers;
 use herald_workers::{chat_fanout, deliver, fanout};
 
 const BINARY: &str = "herald-fanout";
 
+/// A delivery is a couple of short transactions (plus waiting out a due time's last second).
+const DELIVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// A chunk writes up to a few thousand rows in one statement and must commit well within its
+/// commit budget; a minute means a database in trouble, and the retry or the sweep redoes it.
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match runtime::configure(BINARY) {
-        Ok(config) => runtime::exit(BINARY, run(config).await),
-        Err(code) => code,
-    }
+    herald_shared::process::run(BINARY, WorkerConfig::from_env(), run).await
 }
 
-async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> {
+async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let deps = Deps::connect(config).await?;
     runtime::serve_health(&deps)?;
     let shutdown = Shutdown::on_signal();
@@ -30,56 +36,31 @@ async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> 
         deps.queues.prefix(),
         &[Queue::Deliver, Queue::FanOut, Queue::ChatFanOut],
     );
-    let concurrency = deps.config.concurrency;
     // One supervised worker per queue: each is rebuilt on its own when Redis fails it.
-    let deliver_worker = supervise("deliver", shutdown.clone(), || {
-        let (deps, wakers) = (deps.clone(), wakers.clone());
-        Monitor::new().register(move |_| {
-            WorkerBuilder::new(worker_name("deliver"))
-                .backend(
-                    deps.queues
-                        .worker_storage::<Deliver>(Queue::Deliver, concurrency)
-                        .poll_with_strategy(wakers.strategy(Queue::Deliver)),
-                )
-                .data(deps.clone())
-                .concurrency(concurrency)
-                .retry(RetryPolicy::retries(3))
-                .enable_tracing()
-                .build(deliver::deliver)
-        })
-    });
-    let fanout_worker = supervise("fanout", shutdown.clone(), || {
-        let (deps, wakers) = (deps.clone(), wakers.clone());
-        Monitor::new().register(move |_| {
-            WorkerBuilder::new(worker_name("fanout"))
-                .backend(
-                    deps.queues
-                        .worker_storage::<FanOut>(Queue::FanOut, concurrency)
-                        .poll_with_strategy(wakers.strategy(Queue::FanOut)),
-                )
-                .data(deps.clone())
-                .concurrency(concurrency)
-                .retry(RetryPolicy::retries(3))
-                .enable_tracing()
-                .build(fanout::fan_out)
-        })
-    });
-    let chat_worker = supervise("chatfanout", shutdown, || {
-        let (deps, wakers) = (deps.clone(), wakers.clone());
-        Monitor::new().register(move |_| {
-            WorkerBuilder::new(worker_name("chatfanout"))
-                .backend(
-                    deps.queues
-                        .worker_storage::<ChatFanOut>(Queue::ChatFanOut, concurrency)
-                        .poll_with_strategy(wakers.strategy(Queue::ChatFanOut)),
-                )
-                .data(deps.clone())
-                .concurrency(concurrency)
-                .retry(RetryPolicy::retries(3))
-                .enable_tracing()
-                .build(chat_fanout::chat_fan_out)
-        })
-    });
-    tokio::join!(deliver_worker, fanout_worker, chat_worker);
-    Ok(())
+    let deliver_worker = run_queue(
+        QueuePolicy::database_job("deliver", Queue::Deliver, DELIVER_TIMEOUT),
+        &deps,
+        &wakers,
+        shutdown.clone(),
+        deps.clone(),
+        deliver::deliver,
+    );
+    let fanout_worker = run_queue(
+        QueuePolicy::database_job("fanout", Queue::FanOut, CHUNK_TIMEOUT),
+        &deps,
+        &wakers,
+        shutdown.clone(),
+        deps.clone(),
+        fanout::fan_out,
+    );
+    let chat_worker = run_queue(
+        QueuePolicy::database_job("chatfanout", Queue::ChatFanOut, CHUNK_TIMEOUT),
+        &deps,
+        &wakers,
+        shutdown,
+        deps.clone(),
+        chat_fanout::chat_fan_out,
+    );
+    let (delivered, fanned, chatted) = tokio::join!(deliver_worker, fanout_worker, chat_worker);
+    delivered.and(fanned).and(chatted)
 }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use apalis::prelude::*;
 use apalis_cron::CronScheduler;
+use herald_shared::config::WorkerConfig;
 use herald_workers::runtime::{self, Deps, worker_name};
 use herald_workers::scheduler;
 use herald_workers::supervise::{Shutdown, supervise};
@@ -14,13 +15,10 @@ const BINARY: &str = "herald-scheduler";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match runtime::configure(BINARY) {
-        Ok(config) => runtime::exit(BINARY, run(config).await),
-        Err(code) => code,
-    }
+    herald_shared::process::run(BINARY, WorkerConfig::from_env(), run).await
 }
 
-async fn run(config: herald_shared::config::WorkerConfig) -> anyhow::Result<()> {
+async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let schedule = cron::Schedule::from_str(&config.scheduler_cron)?;
     let deps = Deps::connect(config).await?;
     runtime::serve_health(&deps)?;
