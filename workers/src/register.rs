@@ -85,14 +85,22 @@ where
         let (deps, wakers, data) = (deps.clone(), wakers.clone(), data.clone());
         let (policy, handler) = (policy.clone(), handler.clone());
         Monitor::new().register(move |_| {
-            let handler = handler.clone();
-            let kind = policy.kind;
+            let (handler, kind) = (handler.clone(), policy.kind);
             let traced = move |job: J, data: Data<D>| {
                 let span = tracing::info_span!("job", queue = kind, tenant_id = %job.tenant_id());
-                handler(job, data).instrument(span)
+                let attempt = handler(job, data);
+                async move {
+                    let outcome = attempt.await;
+                    if let Err(error) = &outcome {
+                        // Inside the span: the line names the tenant and queue of the failure.
+                        tracing::warn!(%error, "job attempt failed; retrying with backoff");
+                    }
+                    outcome
+                }
+                .instrument(span)
             };
             let backoff = policy.backoff().expect("checked before the first worker");
-            WorkerBuilder::new(worker_name(kind))
+            WorkerBuilder::new(worker_name(policy.kind))
                 .backend(
                     deps.queues
                         .worker_storage::<J>(policy.queue, concurrency)
