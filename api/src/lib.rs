@@ -141,8 +141,9 @@ pub fn routes(state: AppState, hub: Hub) -> impl poem::Endpoint {
         .into_endpoint()
 }
 
-/// A bound, ready-to-run API server.
-pub struct Application {
+/// What the API server and a hub node share: the stores connected, the port bound and the
+/// hub started (every HTTP process serves the hub).
+pub(crate) struct BoundServer {
     acceptor: NoDelayAcceptor,
     local_addr: SocketAddr,
     state: AppState,
@@ -150,10 +151,10 @@ pub struct Application {
     timeouts: http_server::Timeouts,
 }
 
-impl Application {
+impl BoundServer {
     /// Connects to the stores, checks the schema and binds the port; fails with a message that
     /// says what to fix.
-    pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
+    pub(crate) async fn build(config: ApiConfig) -> anyhow::Result<Self> {
         let state = connect_state(config).await?;
         let (acceptor, local_addr) = bind(&state.config.http)?;
         let hub = Hub::start(&state.config)?;
@@ -167,18 +168,41 @@ impl Application {
         })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Serves `app` (built from the state and hub) until SIGTERM or ctrl-c, then drains.
+    pub(crate) async fn serve<E: Endpoint + 'static>(
+        self,
+        app: impl FnOnce(AppState, Hub) -> E,
+    ) -> anyhow::Result<()> {
+        let endpoint = app(self.state, self.hub.clone());
+        serve(self.acceptor, endpoint, &self.hub, self.timeouts).await
+    }
+}
+
+/// A bound, ready-to-run API server.
+pub struct Application(BoundServer);
+
+impl Application {
+    /// Connects to the stores, checks the schema and binds the port; fails with a message that
+    /// says what to fix.
+    pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
+        BoundServer::build(config).await.map(Self)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.0.local_addr()
     }
 
     /// Serves until SIGTERM or ctrl-c, then lets in-flight requests finish (bounded).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(
             "listening on http://{} (Swagger UI at /swagger)",
-            self.local_addr
+            self.local_addr()
         );
-        let app = routes(self.state, self.hub.clone());
-        serve(self.acceptor, app, &self.hub, self.timeouts).await
+        self.0.serve(routes).await
     }
 }
 

@@ -6,38 +6,20 @@ use std::net::SocketAddr;
 use herald_shared::config::ApiConfig;
 use poem::{EndpointExt, Route, get};
 
-use super::Hub;
-use crate::state::AppState;
-use crate::{bind, connect_state, health, http_server, serve, timeouts};
+use crate::{BoundServer, health};
 
 /// A bound, ready-to-run hub node.
-pub struct HubNode {
-    acceptor: crate::listener::NoDelayAcceptor,
-    local_addr: SocketAddr,
-    state: AppState,
-    hub: Hub,
-    timeouts: http_server::Timeouts,
-}
+pub struct HubNode(BoundServer);
 
 impl HubNode {
     /// Connects to the stores (the catch-up reads PostgreSQL), starts the Redis subscriber and
     /// binds the port.
     pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
-        let state = connect_state(config).await?;
-        let (acceptor, local_addr) = bind(&state.config.http)?;
-        let hub = Hub::start(&state.config)?;
-        hub.watch_credentials(state.revoked_keys.clone());
-        Ok(Self {
-            acceptor,
-            local_addr,
-            timeouts: timeouts(&state.config.http),
-            hub,
-            state,
-        })
+        BoundServer::build(config).await.map(Self)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.0.local_addr()
     }
 
     /// Serves until SIGTERM or ctrl-c; then every client is told to reconnect and the node
@@ -45,15 +27,18 @@ impl HubNode {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(
             "hub listening on ws://{}/tenant/{{tenantId}}/v1/hub",
-            self.local_addr
+            self.local_addr()
         );
-        let app = super::mount(
-            Route::new()
-                .at("/healthz", get(health::healthz))
-                .at("/readyz", get(health::readyz)),
-        )
-        .data(self.state)
-        .data(self.hub.clone());
-        serve(self.acceptor, app, &self.hub, self.timeouts).await
+        self.0
+            .serve(|state, hub| {
+                super::mount(
+                    Route::new()
+                        .at("/healthz", get(health::healthz))
+                        .at("/readyz", get(health::readyz)),
+                )
+                .data(state)
+                .data(hub)
+            })
+            .await
     }
 }
