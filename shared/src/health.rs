@@ -40,9 +40,9 @@ pub async fn check(db: &PgPool, redis: &ConnectionManager) -> Readiness {
 }
 
 async fn ping_postgres(db: &PgPool) -> Result<(), String> {
-    let probe = sqlx::query("SELECT 1").execute(db);
+    let probe = crate::db::ping(db);
     match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err("timed out".to_owned()),
     }

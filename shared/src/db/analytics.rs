@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, QueryBuilder};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::db::notifications::{COLUMNS, Row, into_notifications};
+use crate::db::notifications::{into_notifications, notification_query};
 use crate::domain::ids;
 use crate::domain::{Notification, Priority};
 
@@ -29,27 +29,15 @@ pub struct Period {
 }
 
 impl Period {
-    fn push(&self, query: &mut QueryBuilder<sqlx::Postgres>) {
-        if let Some(from) = self.from {
-            query
-                .push(" AND id >= ")
-                .push_bind(ids::first_id_at_or_after(from));
-        }
-        if let Some(to) = self.to {
-            query.push(" AND id < ").push_bind(ids::first_id_after(to));
-        }
+    /// The period as an id range `[from, to)`. An open end is the smallest or the largest UUID,
+    /// beyond every UUIDv7, so each query is one statement whose bounds always take part in the
+    /// index range (`tenant_id, id` or `tenant_id, user_id, id`).
+    fn id_range(&self) -> (Uuid, Uuid) {
+        (
+            self.from.map_or(Uuid::nil(), ids::first_id_at_or_after),
+            self.to.map_or(Uuid::max(), ids::first_id_after),
+        )
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct GroupRow {
-    status: Option<String>,
-    #[sqlx(rename = "type")]
-    notification_type: Option<String>,
-    priority: Option<i16>,
-    count: i64,
-    email_requested: i64,
-    email_failed: i64,
 }
 
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
@@ -60,16 +48,20 @@ pub async fn notification_stats(
 ) -> sqlx::Result<NotificationStats> {
     // One scan, every grouping: GROUPING SETS returns a row per status, per type, per priority
     // and the grand total (all three NULL).
-    let mut query = QueryBuilder::new(
-        "SELECT status, type, priority, count(*) AS count, \
-         count(*) FILTER (WHERE email IS NOT NULL) AS email_requested, \
-         count(*) FILTER (WHERE email IS NOT NULL AND status = 'Failed') AS email_failed \
-         FROM notifications WHERE tenant_id = ",
-    );
-    query.push_bind(tenant_id);
-    period.push(&mut query);
-    query.push(" GROUP BY GROUPING SETS ((status), (type), (priority), ())");
-    let rows: Vec<GroupRow> = query.build_query_as().fetch_all(conn).await?;
+    let (from, to) = period.id_range();
+    let rows = sqlx::query!(
+        r#"SELECT status AS "status?", type AS "notification_type?", priority AS "priority?",
+             count(*) AS "count!",
+             count(*) FILTER (WHERE email IS NOT NULL) AS "email_requested!",
+             count(*) FILTER (WHERE email IS NOT NULL AND status = 'Failed') AS "email_failed!"
+           FROM notifications WHERE tenant_id = $1 AND id >= $2 AND id < $3
+           GROUP BY GROUPING SETS ((status), (type), (priority), ())"#,
+        tenant_id,
+        from,
+        to,
+    )
+    .fetch_all(conn)
+    .await?;
     let mut stats = NotificationStats::default();
     for row in rows {
         match (row.status, row.notification_type, row.priority) {
@@ -101,11 +93,11 @@ pub async fn failed(
     tenant_id: Uuid,
     limit: i64,
 ) -> sqlx::Result<Vec<Notification>> {
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM notifications WHERE tenant_id = $1 AND status = 'Failed' ORDER BY id DESC LIMIT $2"
-    )))
-    .bind(tenant_id)
-    .bind(limit)
+    let rows = notification_query!(
+        SELECT "FROM notifications WHERE tenant_id = $1 AND status = 'Failed' ORDER BY id DESC LIMIT $2",
+        tenant_id,
+        limit,
+    )
     .fetch_all(conn)
     .await?;
     into_notifications(rows)
@@ -120,14 +112,29 @@ pub async fn user_count(
     period: Period,
     visible_only: bool,
 ) -> sqlx::Result<i64> {
-    let mut query = QueryBuilder::new("SELECT count(*) FROM notifications WHERE tenant_id = ");
-    query
-        .push_bind(tenant_id)
-        .push(" AND user_id = ")
-        .push_bind(user_id.to_owned());
+    let (from, to) = period.id_range();
     if visible_only {
-        query.push(" AND status NOT IN ('Scheduled', 'Cancelled')");
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM notifications
+               WHERE tenant_id = $1 AND user_id = $2 AND status NOT IN ('Scheduled', 'Cancelled')
+                 AND id >= $3 AND id < $4"#,
+            tenant_id,
+            user_id,
+            from,
+            to,
+        )
+        .fetch_one(conn)
+        .await
+    } else {
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM notifications
+               WHERE tenant_id = $1 AND user_id = $2 AND id >= $3 AND id < $4"#,
+            tenant_id,
+            user_id,
+            from,
+            to,
+        )
+        .fetch_one(conn)
+        .await
     }
-    period.push(&mut query);
-    query.build_query_scalar().fetch_one(conn).await
 }

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use crate::db::broadcasts::Broadcast;
 
 /// One lane and how far it got.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Lane {
     pub lane: i16,
     /// The last user id written (at first, the lane's exclusive lower bound).
@@ -31,15 +31,16 @@ pub async fn create(
         .map(|b| Some(b.as_str()))
         .chain(std::iter::once(None))
         .collect();
-    sqlx::query_as(
+    sqlx::query_as!(
+        Lane,
         "INSERT INTO broadcast_lanes (tenant_id, broadcast_id, lane, cursor, upper_bound) \
          SELECT $1, $2, (n - 1)::smallint, l, u FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS x(l, u, n) \
          RETURNING lane, cursor, upper_bound, done",
+        broadcast.tenant_id,
+        broadcast.id,
+        &lowers as &[&str],
+        &uppers as &[Option<&str>],
     )
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(&lowers)
-    .bind(&uppers)
     .fetch_all(conn)
     .await
 }
@@ -50,13 +51,14 @@ pub async fn lock(
     broadcast: &Broadcast,
     lane: i16,
 ) -> sqlx::Result<Option<Lane>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Lane,
         "SELECT lane, cursor, upper_bound, done FROM broadcast_lanes \
          WHERE tenant_id = $1 AND broadcast_id = $2 AND lane = $3 FOR UPDATE",
+        broadcast.tenant_id,
+        broadcast.id,
+        lane,
     )
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(lane)
     .fetch_optional(conn)
     .await
 }
@@ -69,15 +71,15 @@ pub async fn advance(
     cursor: &str,
     done: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE broadcast_lanes SET cursor = $4, done = $5 \
          WHERE tenant_id = $1 AND broadcast_id = $2 AND lane = $3",
+        broadcast.tenant_id,
+        broadcast.id,
+        lane,
+        cursor,
+        done,
     )
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(lane)
-    .bind(cursor)
-    .bind(done)
     .execute(conn)
     .await?;
     Ok(())

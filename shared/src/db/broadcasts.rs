@@ -4,18 +4,38 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::Priority;
 use crate::domain::broadcast::{Audience, BroadcastStatus, NewBroadcast, Template};
 
-pub(crate) const COLUMNS: &str = "tenant_id, id, status, audience, topic_ids, subject, message, html_content, \
-     summary, type, priority, metadata, send_email, scheduled_for, total_recipients, delivered, \
-     (SELECT count(*) FILTER (WHERE state = 'Sent') FROM email_deliveries e \
-        WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int AS emailed, \
-     (SELECT count(*) FILTER (WHERE state = 'Failed') FROM email_deliveries e \
-        WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int AS email_failed, \
-     error_message, created_at, started_at, completed_at, updated_at";
+/// `sqlx::query_as!` into [`Row`] with the row's columns spliced in, so they are written once
+/// (the email counts among them): `broadcast_query!(SELECT "FROM broadcasts WHERE …", args…)`
+/// or `broadcast_query!("UPDATE broadcasts … " RETURNING, args…)`.
+macro_rules! broadcast_query {
+    (SELECT $rest:literal $(, $arg:expr)* $(,)?) => {
+        broadcast_query!(@columns ["SELECT " +] [+ " " + $rest $(, $arg)*])
+    };
+    ($statement:literal RETURNING $(, $arg:expr)* $(,)?) => {
+        broadcast_query!(@columns [$statement + " RETURNING " +] [$(, $arg)*])
+    };
+    (@columns [$($before:tt)*] [$($after:tt)*]) => {
+        sqlx::query_as!(Row, $($before)*
+            r#"tenant_id, id, status, audience, topic_ids, subject, message, html_content,
+               summary, type AS notification_type, priority,
+               metadata AS "metadata: Json<BTreeMap<String, String>>", send_email, scheduled_for,
+               total_recipients, delivered,
+               (SELECT count(*) FILTER (WHERE state = 'Sent') FROM email_deliveries e
+                  WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int
+                  AS "emailed!",
+               (SELECT count(*) FILTER (WHERE state = 'Failed') FROM email_deliveries e
+                  WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int
+                  AS "email_failed!",
+               error_message, created_at, started_at, completed_at, updated_at"#
+            $($after)*)
+    };
+}
 
 /// A stored broadcast with its progress.
 #[derive(Debug, Clone)]
@@ -39,8 +59,7 @@ pub struct Broadcast {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct Row {
+struct Row {
     tenant_id: Uuid,
     id: Uuid,
     status: String,
@@ -50,10 +69,9 @@ pub(crate) struct Row {
     message: String,
     html_content: Option<String>,
     summary: Option<String>,
-    #[sqlx(rename = "type")]
     notification_type: String,
     priority: i16,
-    metadata: sqlx::types::Json<BTreeMap<String, String>>,
+    metadata: Json<BTreeMap<String, String>>,
     send_email: bool,
     scheduled_for: Option<DateTime<Utc>>,
     total_recipients: Option<i32>,
@@ -122,36 +140,36 @@ pub async fn insert(
         _ => Vec::new(),
     };
     let t = &new.template;
-    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row = broadcast_query!(
         "INSERT INTO broadcasts (tenant_id, id, status, audience, topic_ids, subject, message, html_content, \
          summary, type, priority, metadata, send_email, scheduled_for) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
-    )))
-    .bind(tenant_id)
-    .bind(id)
-    .bind(status.as_str())
-    .bind(new.audience.kind())
-    .bind(&topic_ids)
-    .bind(&t.subject)
-    .bind(&t.message)
-    .bind(&t.html_content)
-    .bind(&t.summary)
-    .bind(t.notification_type.as_str())
-    .bind(t.priority.rank())
-    .bind(sqlx::types::Json(&t.metadata))
-    .bind(new.send_email)
-    .bind(new.scheduled_for)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)" RETURNING,
+        tenant_id,
+        id,
+        status.as_str(),
+        new.audience.kind(),
+        &topic_ids[..],
+        t.subject,
+        t.message,
+        t.html_content,
+        t.summary,
+        t.notification_type.as_str(),
+        t.priority.rank(),
+        Json(&t.metadata) as _,
+        new.send_email,
+        new.scheduled_for,
+    )
     .fetch_one(&mut *conn)
     .await?;
     if let Audience::Users(users) = &new.audience {
         let users: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO broadcast_recipients (tenant_id, broadcast_id, user_id) \
              SELECT $1, $2, u FROM unnest($3::text[]) AS u ON CONFLICT DO NOTHING",
+            tenant_id,
+            id,
+            &users as &[&str],
         )
-        .bind(tenant_id)
-        .bind(id)
-        .bind(&users)
         .execute(conn)
         .await?;
     }
@@ -176,18 +194,35 @@ pub async fn get(
     id: Uuid,
     lock: RowLock,
 ) -> sqlx::Result<Option<Broadcast>> {
-    let lock = match lock {
-        RowLock::None => "",
-        RowLock::KeyShare => " FOR KEY SHARE",
-        RowLock::Update => " FOR UPDATE",
+    let row = match lock {
+        RowLock::None => {
+            broadcast_query!(
+                SELECT "FROM broadcasts WHERE tenant_id = $1 AND id = $2",
+                tenant_id,
+                id,
+            )
+            .fetch_optional(conn)
+            .await?
+        }
+        RowLock::KeyShare => {
+            broadcast_query!(
+                SELECT "FROM broadcasts WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE",
+                tenant_id,
+                id,
+            )
+            .fetch_optional(conn)
+            .await?
+        }
+        RowLock::Update => {
+            broadcast_query!(
+                SELECT "FROM broadcasts WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                tenant_id,
+                id,
+            )
+            .fetch_optional(conn)
+            .await?
+        }
     };
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM broadcasts WHERE tenant_id = $1 AND id = $2{lock}"
-    )))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
     row.map(Broadcast::try_from).transpose()
 }
 
@@ -200,19 +235,26 @@ pub async fn list(
 ) -> sqlx::Result<Vec<Broadcast>> {
     // The keyset condition only when there is one: a generic plan keeps `$2 IS NULL OR id < $2`
     // as a filter, and each page would scan every newer broadcast again.
-    let before_clause = if before.is_some() {
-        " AND id < $2"
-    } else {
-        " AND $2::uuid IS NULL"
-    };
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM broadcasts WHERE tenant_id = $1{before_clause} ORDER BY id DESC LIMIT $3"
-    )))
-    .bind(tenant_id)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    let rows =
+        match before {
+            Some(before) => broadcast_query!(
+                SELECT "FROM broadcasts WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                tenant_id,
+                before,
+                limit,
+            )
+            .fetch_all(conn)
+            .await?,
+            None => {
+                broadcast_query!(
+                    SELECT "FROM broadcasts WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2",
+                    tenant_id,
+                    limit,
+                )
+                .fetch_all(conn)
+                .await?
+            }
+        };
     rows.into_iter().map(Broadcast::try_from).collect()
 }
 
@@ -222,12 +264,12 @@ pub async fn unknown_topics(
     tenant_id: Uuid,
     ids: &[Uuid],
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
-        "SELECT t FROM unnest($2::uuid[]) AS t \
-         WHERE NOT EXISTS (SELECT 1 FROM topics WHERE tenant_id = $1 AND id = t)",
+    sqlx::query_scalar!(
+        r#"SELECT t AS "t!" FROM unnest($2::uuid[]) AS t
+           WHERE NOT EXISTS (SELECT 1 FROM topics WHERE tenant_id = $1 AND id = t)"#,
+        tenant_id,
+        ids,
     )
-    .bind(tenant_id)
-    .bind(ids)
     .fetch_all(conn)
     .await
 }
@@ -240,16 +282,16 @@ pub async fn set_status(
     status: BroadcastStatus,
     error: Option<&str>,
 ) -> sqlx::Result<Broadcast> {
-    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row = broadcast_query!(
         "UPDATE broadcasts SET status = $3, error_message = coalesce($4, error_message), updated_at = now(), \
          completed_at = CASE WHEN $5 THEN now() ELSE completed_at END \
-         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
-    )))
-    .bind(tenant_id)
-    .bind(id)
-    .bind(status.as_str())
-    .bind(error)
-    .bind(status.is_final())
+         WHERE tenant_id = $1 AND id = $2" RETURNING,
+        tenant_id,
+        id,
+        status.as_str(),
+        error,
+        status.is_final(),
+    )
     .fetch_one(conn)
     .await?;
     row.try_into()

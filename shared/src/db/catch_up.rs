@@ -9,7 +9,7 @@ use crate::domain::NotificationStatus;
 use crate::domain::ids;
 
 /// A notification to replay as a `Message` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MissedNotification {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -33,24 +33,25 @@ pub async fn missed_notifications(
         .iter()
         .map(|status| status.as_str())
         .collect();
-    sqlx::query_as(
+    sqlx::query_as!(
+        MissedNotification,
         "SELECT id, created_at FROM notifications \
          WHERE tenant_id = $1 AND user_id = $2 AND status <> ALL($3) \
            AND (id >= $4 OR sent_at > $5) \
          ORDER BY id LIMIT $6",
+        tenant_id,
+        user_id,
+        &hidden as &[&str],
+        ids::first_id_after(since),
+        since,
+        limit,
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(hidden)
-    .bind(ids::first_id_after(since))
-    .bind(since)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
 
 /// A chat message to replay as a `ChatMessage` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MissedChatMessage {
     pub id: Uuid,
     pub chat_id: Uuid,
@@ -67,16 +68,17 @@ pub async fn missed_chat_messages(
     since: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<MissedChatMessage>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        MissedChatMessage,
         "SELECT g.id, g.chat_id, g.created_at FROM chat_members m \
          JOIN chat_messages g ON g.tenant_id = m.tenant_id AND g.chat_id = m.chat_id \
            AND g.id >= $3 AND g.deleted_at IS NULL \
          WHERE m.tenant_id = $1 AND m.user_id = $2 ORDER BY g.id LIMIT $4",
+        tenant_id,
+        user_id,
+        ids::first_id_after(since),
+        limit,
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(ids::first_id_after(since))
-    .bind(limit)
     .fetch_all(conn)
     .await
 }

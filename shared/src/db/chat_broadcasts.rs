@@ -34,7 +34,6 @@ pub struct ChatBroadcast {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(sqlx::FromRow)]
 struct Row {
     tenant_id: Uuid,
     id: Uuid,
@@ -85,34 +84,35 @@ pub async fn insert(
     let (id, created_at) = ids::new_id();
     let total = i32::try_from(new.user_ids.len() + new.chat_ids.len()).unwrap_or(i32::MAX);
     let content = &new.content;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chat_broadcasts (tenant_id, id, sender_id, message, html_content, \
          content_type, metadata, status, total_targets, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'Queued', $8, $9, $9)",
+        tenant_id,
+        id,
+        sender_id,
+        content.message,
+        content.html_content.as_deref(),
+        content.content_type.as_str(),
+        Json(&content.metadata) as _,
+        total,
+        created_at,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(sender_id)
-    .bind(&content.message)
-    .bind(content.html_content.as_deref())
-    .bind(content.content_type.as_str())
-    .bind(Json(&content.metadata))
-    .bind(total)
-    .bind(created_at)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    // The casts name the types a UNION cannot infer for the query's description.
+    sqlx::query!(
         "INSERT INTO chat_broadcast_targets (tenant_id, broadcast_id, position, user_id, chat_id) \
-         SELECT $1, $2, position, user_id, NULL \
+         SELECT $1::uuid, $2::uuid, position, user_id, NULL \
            FROM unnest($3::text[]) WITH ORDINALITY AS t(user_id, position) \
          UNION ALL \
          SELECT $1, $2, cardinality($3::text[]) + position, NULL, chat_id \
            FROM unnest($4::uuid[]) WITH ORDINALITY AS t(chat_id, position)",
+        tenant_id,
+        id,
+        &new.user_ids[..],
+        &new.chat_ids[..],
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(&new.user_ids)
-    .bind(&new.chat_ids)
     .execute(conn)
     .await?;
     Ok(ChatBroadcast {
@@ -136,13 +136,13 @@ pub async fn chats_not_joined(
     user_id: &str,
     chat_ids: &[Uuid],
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
-        "SELECT id FROM unnest($3::uuid[]) AS id WHERE NOT EXISTS (SELECT 1 FROM chat_members m \
-         WHERE m.tenant_id = $1 AND m.chat_id = id AND m.user_id = $2) ORDER BY id",
+    sqlx::query_scalar!(
+        r#"SELECT id AS "id!" FROM unnest($3::uuid[]) AS id WHERE NOT EXISTS (SELECT 1 FROM chat_members m
+           WHERE m.tenant_id = $1 AND m.chat_id = id AND m.user_id = $2) ORDER BY id"#,
+        tenant_id,
+        user_id,
+        chat_ids,
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(chat_ids)
     .fetch_all(conn)
     .await
 }
@@ -154,21 +154,29 @@ pub async fn get(
     id: Uuid,
     lock: bool,
 ) -> sqlx::Result<Option<ChatBroadcast>> {
-    let lock = if lock { " FOR UPDATE" } else { "" };
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT tenant_id, id, sender_id, message, html_content, content_type, metadata, status, \
-         total_targets, sent, cursor, created_at, completed_at FROM chat_broadcasts \
-         WHERE tenant_id = $1 AND id = $2{lock}"
-    )))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
+    // One statement per lock mode, the same columns in both.
+    macro_rules! get {
+        ($lock:literal) => {
+            sqlx::query_as!(
+                Row,
+                r#"SELECT tenant_id, id, sender_id, message, html_content, content_type,
+                     metadata AS "metadata: Json<BTreeMap<String, String>>", status,
+                     total_targets, sent, cursor, created_at, completed_at
+                   FROM chat_broadcasts WHERE tenant_id = $1 AND id = $2"#
+                    + $lock,
+                tenant_id,
+                id,
+            )
+            .fetch_optional(conn)
+            .await?
+        };
+    }
+    let row = if lock { get!(" FOR UPDATE") } else { get!("") };
     Ok(row.map(Into::into))
 }
 
 /// A message written by a chunk.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     pub chat_id: Uuid,
     pub id: Uuid,
@@ -192,21 +200,21 @@ pub async fn send_chunk(
     limit: i64,
 ) -> sqlx::Result<Chunk> {
     let tenant_id = broadcast.tenant_id;
-    let mut targets: Vec<(i32, Option<String>, Option<Uuid>)> = sqlx::query_as(
+    let mut targets = sqlx::query!(
         "SELECT position, user_id, chat_id FROM chat_broadcast_targets \
          WHERE tenant_id = $1 AND broadcast_id = $2 AND position > $3 ORDER BY position LIMIT $4",
+        tenant_id,
+        broadcast.id,
+        broadcast.cursor,
+        limit + 1,
     )
-    .bind(tenant_id)
-    .bind(broadcast.id)
-    .bind(broadcast.cursor)
-    .bind(limit + 1)
     .fetch_all(&mut *conn)
     .await?;
     let finished = targets.len() as i64 <= limit;
     targets.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let cursor = targets.last().map_or(broadcast.cursor, |t| t.0);
-    let peers: Vec<String> = targets.iter().filter_map(|t| t.1.clone()).collect();
-    let groups: Vec<Uuid> = targets.iter().filter_map(|t| t.2).collect();
+    let cursor = targets.last().map_or(broadcast.cursor, |t| t.position);
+    let peers: Vec<String> = targets.iter().filter_map(|t| t.user_id.clone()).collect();
+    let groups: Vec<Uuid> = targets.iter().filter_map(|t| t.chat_id).collect();
 
     let mut chat_ids = direct_chats(conn, broadcast, &peers).await?;
     // The sender may have left a group since the request: only chats they still belong to.
@@ -214,38 +222,39 @@ pub async fn send_chunk(
     // Two broadcasts writing into the same chats at once update their `last_activity_at`: taking
     // the rows' locks in id order first makes the second wait for the first instead of
     // deadlocking with it.
-    sqlx::query(
+    sqlx::query!(
         "SELECT FROM chats WHERE tenant_id = $1 AND id = ANY ($2) ORDER BY id FOR NO KEY UPDATE",
+        tenant_id,
+        &chat_ids[..],
     )
-    .bind(tenant_id)
-    .bind(&chat_ids)
     .execute(&mut *conn)
     .await?;
     let message_ids: Vec<Uuid> = chat_ids.iter().map(|_| ids::new_id().0).collect();
     let created_at: Vec<DateTime<Utc>> =
         message_ids.iter().map(|id| ids::created_at(*id)).collect();
     let content = &broadcast.content;
-    let written: Vec<Written> = sqlx::query_as(
-        "WITH written AS (INSERT INTO chat_messages (tenant_id, chat_id, id, sender_id, message, \
-           html_content, content_type, metadata, broadcast_id, created_at) \
-           SELECT $1, chat_id, id, $4, $5, $6, $7, $8, $9, created_at \
-           FROM unnest($2::uuid[], $3::uuid[], $10::timestamptz[]) AS m(chat_id, id, created_at) \
-           ON CONFLICT (tenant_id, broadcast_id, chat_id) WHERE broadcast_id IS NOT NULL DO NOTHING \
-           RETURNING chat_id, id, created_at), \
-         touched AS (UPDATE chats c SET last_activity_at = greatest(c.last_activity_at, w.created_at) \
-           FROM written w WHERE c.tenant_id = $1 AND c.id = w.chat_id) \
-         SELECT chat_id, id, created_at FROM written",
+    let written = sqlx::query_as!(
+        Written,
+        r#"WITH written AS (INSERT INTO chat_messages (tenant_id, chat_id, id, sender_id, message,
+             html_content, content_type, metadata, broadcast_id, created_at)
+             SELECT $1, chat_id, id, $4, $5, $6, $7, $8, $9, created_at
+             FROM unnest($2::uuid[], $3::uuid[], $10::timestamptz[]) AS m(chat_id, id, created_at)
+             ON CONFLICT (tenant_id, broadcast_id, chat_id) WHERE broadcast_id IS NOT NULL DO NOTHING
+             RETURNING chat_id, id, created_at),
+           touched AS (UPDATE chats c SET last_activity_at = greatest(c.last_activity_at, w.created_at)
+             FROM written w WHERE c.tenant_id = $1 AND c.id = w.chat_id)
+           SELECT chat_id AS "chat_id!", id AS "id!", created_at AS "created_at!" FROM written"#,
+        tenant_id,
+        &chat_ids[..],
+        &message_ids[..],
+        broadcast.sender_id,
+        content.message,
+        content.html_content.as_deref(),
+        content.content_type.as_str(),
+        Json(&content.metadata) as _,
+        broadcast.id,
+        &created_at[..],
     )
-    .bind(tenant_id)
-    .bind(&chat_ids)
-    .bind(&message_ids)
-    .bind(&broadcast.sender_id)
-    .bind(&content.message)
-    .bind(content.html_content.as_deref())
-    .bind(content.content_type.as_str())
-    .bind(Json(&content.metadata))
-    .bind(broadcast.id)
-    .bind(&created_at)
     .fetch_all(&mut *conn)
     .await?;
     let status = if finished {
@@ -253,16 +262,16 @@ pub async fn send_chunk(
     } else {
         ChatBroadcastStatus::Sending
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE chat_broadcasts SET cursor = $3, sent = sent + $4, status = $5, updated_at = now(), \
          completed_at = CASE WHEN $6 THEN now() END WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        broadcast.id,
+        cursor,
+        i32::try_from(targets.len()).unwrap_or(i32::MAX),
+        status.as_str(),
+        finished,
     )
-    .bind(tenant_id)
-    .bind(broadcast.id)
-    .bind(cursor)
-    .bind(i32::try_from(targets.len()).unwrap_or(i32::MAX))
-    .bind(status.as_str())
-    .bind(finished)
     .execute(conn)
     .await?;
     Ok(Chunk {
@@ -293,18 +302,18 @@ async fn direct_chats(
     peer_of.sort_unstable();
     let keys: Vec<&str> = peer_of.iter().map(|(key, _)| key.as_str()).collect();
     let new_ids: Vec<Uuid> = peers.iter().map(|_| ids::new_id().0).collect();
-    let created: Vec<(Uuid, String)> = sqlx::query_as(
-        "INSERT INTO chats (tenant_id, id, type, direct_key, created_by, created_at, updated_at, \
-           last_activity_at) \
-         SELECT $1, id, 'Direct', key, $4, now(), now(), now() \
-           FROM unnest($2::uuid[], $3::text[]) AS c(id, key) \
-         ON CONFLICT (tenant_id, direct_key) WHERE direct_key IS NOT NULL DO NOTHING \
-         RETURNING id, direct_key",
+    let created = sqlx::query!(
+        r#"INSERT INTO chats (tenant_id, id, type, direct_key, created_by, created_at, updated_at,
+             last_activity_at)
+           SELECT $1, id, 'Direct', key, $4, now(), now(), now()
+             FROM unnest($2::uuid[], $3::text[]) AS c(id, key)
+           ON CONFLICT (tenant_id, direct_key) WHERE direct_key IS NOT NULL DO NOTHING
+           RETURNING id, direct_key AS "direct_key!""#,
+        tenant_id,
+        &new_ids[..],
+        &keys as &[&str],
+        sender,
     )
-    .bind(tenant_id)
-    .bind(&new_ids)
-    .bind(&keys)
-    .bind(sender)
     .fetch_all(&mut *conn)
     .await?;
     if !created.is_empty() {
@@ -314,25 +323,32 @@ async fn direct_chats(
             .collect();
         let (chats, members): (Vec<Uuid>, Vec<&str>) = created
             .iter()
-            .flat_map(|(id, key)| [(*id, sender), (*id, peer_of[key.as_str()])])
+            .flat_map(|chat| {
+                [
+                    (chat.id, sender),
+                    (chat.id, peer_of[chat.direct_key.as_str()]),
+                ]
+            })
             .unzip();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO chat_members (tenant_id, chat_id, user_id, role) \
              SELECT $1, chat_id, user_id, $4 FROM unnest($2::uuid[], $3::text[]) AS m(chat_id, user_id) \
              ON CONFLICT DO NOTHING",
+            tenant_id,
+            &chats[..],
+            &members as &[&str],
+            MemberRole::Member.as_str(),
         )
-        .bind(tenant_id)
-        .bind(&chats)
-        .bind(&members)
-        .bind(MemberRole::Member.as_str())
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query_scalar("SELECT id FROM chats WHERE tenant_id = $1 AND direct_key = ANY($2)")
-        .bind(tenant_id)
-        .bind(&keys)
-        .fetch_all(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT id FROM chats WHERE tenant_id = $1 AND direct_key = ANY($2)",
+        tenant_id,
+        &keys as &[&str],
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// The chats among `chat_ids` that `user_id` belongs to.
@@ -345,13 +361,13 @@ async fn joined(
     if chat_ids.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT chat_id FROM chat_members WHERE tenant_id = $1 AND user_id = $2 \
          AND chat_id = ANY($3)",
+        tenant_id,
+        user_id,
+        chat_ids,
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(chat_ids)
     .fetch_all(conn)
     .await
 }

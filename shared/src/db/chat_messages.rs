@@ -13,11 +13,24 @@ use uuid::Uuid;
 use crate::domain::chat::{ChatMessage, ContentType, MessageContent};
 use crate::domain::ids;
 
-/// Message columns in the order [`MessageRow`] reads them.
-pub(super) const COLUMNS: &str =
-    "id, chat_id, sender_id, message, html_content, content_type, metadata, created_at, edited_at";
+/// `sqlx::query_as!` into [`MessageRow`] with its columns spliced in:
+/// `message_query!(SELECT "FROM chat_messages WHERE …", args…)` or
+/// `message_query!("UPDATE chat_messages … " RETURNING, args…)`.
+macro_rules! message_query {
+    (SELECT $rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
+        message_query!(@columns ["SELECT " +] [+ " " + $rest $(+ $more)* $(, $arg)*])
+    };
+    ($statement:literal RETURNING $(, $arg:expr)* $(,)?) => {
+        message_query!(@columns [$statement + " RETURNING " +] [$(, $arg)*])
+    };
+    (@columns [$($before:tt)*] [$($after:tt)*]) => {
+        sqlx::query_as!(MessageRow, $($before)*
+            r#"id, chat_id, sender_id, message, html_content, content_type,
+               metadata AS "metadata: Json<BTreeMap<String, String>>", created_at, edited_at"#
+            $($after)*)
+    };
+}
 
-#[derive(sqlx::FromRow)]
 pub(super) struct MessageRow {
     pub id: Uuid,
     pub chat_id: Uuid,
@@ -58,22 +71,22 @@ pub async fn insert(
     content: &MessageContent,
 ) -> sqlx::Result<ChatMessage> {
     let (id, created_at) = ids::new_id();
-    sqlx::query(
+    sqlx::query!(
         "WITH message AS (INSERT INTO chat_messages (tenant_id, chat_id, id, sender_id, message, \
            html_content, content_type, metadata, created_at) \
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)) \
          UPDATE chats SET last_activity_at = greatest(last_activity_at, $9) \
          WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        chat_id,
+        id,
+        sender_id,
+        content.message,
+        content.html_content.as_deref(),
+        content.content_type.as_str(),
+        Json(&content.metadata) as _,
+        created_at,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(id)
-    .bind(sender_id)
-    .bind(&content.message)
-    .bind(content.html_content.as_deref())
-    .bind(content.content_type.as_str())
-    .bind(Json(&content.metadata))
-    .bind(created_at)
     .execute(conn)
     .await?;
     Ok(ChatMessage {
@@ -94,13 +107,13 @@ pub async fn get(
     chat_id: Uuid,
     id: Uuid,
 ) -> sqlx::Result<Option<ChatMessage>> {
-    let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM chat_messages \
-         WHERE tenant_id = $1 AND chat_id = $2 AND id = $3 AND deleted_at IS NULL"
-    )))
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(id)
+    let row = message_query!(
+        SELECT "FROM chat_messages \
+         WHERE tenant_id = $1 AND chat_id = $2 AND id = $3 AND deleted_at IS NULL",
+        tenant_id,
+        chat_id,
+        id,
+    )
     .fetch_optional(conn)
     .await?;
     Ok(row.map(Into::into))
@@ -119,19 +132,29 @@ pub async fn history(
     oldest_first: bool,
     limit: i64,
 ) -> sqlx::Result<Vec<ChatMessage>> {
-    let order = if oldest_first { "ASC" } else { "DESC" };
-    let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM chat_messages \
-         WHERE tenant_id = $1 AND chat_id = $2 AND id >= $3 AND id < $4 AND deleted_at IS NULL \
-         ORDER BY id {order} LIMIT $5"
-    )))
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(from.unwrap_or(Uuid::nil()))
-    .bind(until.unwrap_or(Uuid::max()))
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    let (from, until) = (from.unwrap_or(Uuid::nil()), until.unwrap_or(Uuid::max()));
+    // One statement per direction: an index scan reads the range from the end it starts at.
+    macro_rules! range {
+        ($order:literal) => {
+            message_query!(
+                SELECT "FROM chat_messages \
+                 WHERE tenant_id = $1 AND chat_id = $2 AND id >= $3 AND id < $4 AND deleted_at IS NULL \
+                 ORDER BY id " + $order + " LIMIT $5",
+                tenant_id,
+                chat_id,
+                from,
+                until,
+                limit,
+            )
+            .fetch_all(conn)
+            .await?
+        };
+    }
+    let rows = if oldest_first {
+        range!("ASC")
+    } else {
+        range!("DESC")
+    };
     let mut messages: Vec<ChatMessage> = rows.into_iter().map(Into::into).collect();
     if oldest_first {
         messages.reverse();
@@ -147,12 +170,12 @@ pub async fn newest_id(
     chat_id: Uuid,
 ) -> sqlx::Result<Option<Uuid>> {
     // PostgreSQL has no max(uuid); the primary key gives the newest directly anyway.
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT id FROM chat_messages WHERE tenant_id = $1 AND chat_id = $2 \
          ORDER BY id DESC LIMIT 1",
+        tenant_id,
+        chat_id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
     .fetch_optional(conn)
     .await
 }
@@ -164,12 +187,13 @@ pub async fn exists(
     chat_id: Uuid,
     id: Uuid,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM chat_messages WHERE tenant_id = $1 AND chat_id = $2 AND id = $3)",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM chat_messages WHERE tenant_id = $1 AND chat_id = $2 AND id = $3)
+             AS "exists!""#,
+        tenant_id,
+        chat_id,
+        id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(id)
     .fetch_one(conn)
     .await
 }
@@ -181,13 +205,13 @@ pub async fn sender_for_update(
     chat_id: Uuid,
     id: Uuid,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT sender_id FROM chat_messages \
          WHERE tenant_id = $1 AND chat_id = $2 AND id = $3 AND deleted_at IS NULL FOR UPDATE",
+        tenant_id,
+        chat_id,
+        id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(id)
     .fetch_optional(conn)
     .await
 }
@@ -201,19 +225,18 @@ pub async fn edit(
     id: Uuid,
     content: &MessageContent,
 ) -> sqlx::Result<Option<ChatMessage>> {
-    let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row = message_query!(
         "UPDATE chat_messages SET message = $4, html_content = $5, content_type = $6, \
          metadata = $7, edited_at = now() \
-         WHERE tenant_id = $1 AND chat_id = $2 AND id = $3 AND deleted_at IS NULL \
-         RETURNING {COLUMNS}"
-    )))
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(id)
-    .bind(&content.message)
-    .bind(content.html_content.as_deref())
-    .bind(content.content_type.as_str())
-    .bind(Json(&content.metadata))
+         WHERE tenant_id = $1 AND chat_id = $2 AND id = $3 AND deleted_at IS NULL" RETURNING,
+        tenant_id,
+        chat_id,
+        id,
+        content.message,
+        content.html_content.as_deref(),
+        content.content_type.as_str(),
+        Json(&content.metadata) as _,
+    )
     .fetch_optional(conn)
     .await?;
     Ok(row.map(Into::into))
@@ -228,13 +251,13 @@ pub async fn delete(
     chat_id: Uuid,
     id: Uuid,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE chat_messages SET deleted_at = now(), message = '', html_content = NULL, \
          metadata = '{}' WHERE tenant_id = $1 AND chat_id = $2 AND id = $3",
+        tenant_id,
+        chat_id,
+        id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(id)
     .execute(conn)
     .await?;
     Ok(())
@@ -248,13 +271,13 @@ pub async fn purge_before(
     chat_id: Uuid,
     before: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM chat_messages WHERE tenant_id = $1 AND chat_id = $2 AND id < $3")
-            .bind(tenant_id)
-            .bind(chat_id)
-            .bind(ids::first_id_at_or_after(before))
-            .execute(conn)
-            .await?
-            .rows_affected(),
+    Ok(sqlx::query!(
+        "DELETE FROM chat_messages WHERE tenant_id = $1 AND chat_id = $2 AND id < $3",
+        tenant_id,
+        chat_id,
+        ids::first_id_at_or_after(before),
     )
+    .execute(conn)
+    .await?
+    .rows_affected())
 }

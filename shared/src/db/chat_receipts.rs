@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// When one member first received and first read a message.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberReceipt {
     pub user_id: String,
     pub delivered_at: Option<DateTime<Utc>>,
@@ -25,21 +25,21 @@ pub async fn advance(
     up_to: Uuid,
     read: bool,
 ) -> sqlx::Result<bool> {
-    let current: Option<(Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+    let current = sqlx::query!(
         "SELECT last_delivered_message_id, last_read_message_id FROM chat_members \
          WHERE tenant_id = $1 AND chat_id = $2 AND user_id = $3 FOR UPDATE",
+        tenant_id,
+        chat_id,
+        user_id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(user_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((delivered, last_read)) = current else {
+    let Some(current) = current else {
         return Ok(false);
     };
     let behind = |cursor: Option<Uuid>| cursor.is_none_or(|id| id < up_to);
-    let moves_delivered = behind(delivered);
-    let moves_read = read && behind(last_read);
+    let moves_delivered = behind(current.last_delivered_message_id);
+    let moves_read = read && behind(current.last_read_message_id);
     if !moves_delivered && !moves_read {
         return Ok(false);
     }
@@ -47,7 +47,7 @@ pub async fn advance(
         .into_iter()
         .filter_map(|(moves, kind)| moves.then_some(kind))
         .collect();
-    sqlx::query(
+    sqlx::query!(
         "WITH moved AS (UPDATE chat_members SET \
            last_delivered_message_id = CASE WHEN $5 THEN $4 ELSE last_delivered_message_id END, \
            last_delivered_at = CASE WHEN $5 THEN now() ELSE last_delivered_at END, \
@@ -57,14 +57,14 @@ pub async fn advance(
          INSERT INTO chat_receipts (tenant_id, chat_id, user_id, up_to_message_id, read, at) \
          SELECT $1, $2, $3, $4, kind, now() FROM unnest($7::boolean[]) AS kind \
          ON CONFLICT DO NOTHING",
+        tenant_id,
+        chat_id,
+        user_id,
+        up_to,
+        moves_delivered,
+        moves_read,
+        &kinds[..],
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(user_id)
-    .bind(up_to)
-    .bind(moves_delivered)
-    .bind(moves_read)
-    .bind(&kinds)
     .execute(conn)
     .await?;
     Ok(moves_read)
@@ -77,16 +77,16 @@ pub async fn unread_count(
     chat_id: Uuid,
     user_id: &str,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM chat_messages u JOIN chat_members m \
-           ON m.tenant_id = u.tenant_id AND m.chat_id = u.chat_id AND m.user_id = $3 \
-         WHERE u.tenant_id = $1 AND u.chat_id = $2 \
-           AND u.id > coalesce(m.last_read_message_id, '00000000-0000-0000-0000-000000000000') \
-           AND u.sender_id <> $3 AND u.deleted_at IS NULL",
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM chat_messages u JOIN chat_members m
+             ON m.tenant_id = u.tenant_id AND m.chat_id = u.chat_id AND m.user_id = $3
+           WHERE u.tenant_id = $1 AND u.chat_id = $2
+             AND u.id > coalesce(m.last_read_message_id, '00000000-0000-0000-0000-000000000000')
+             AND u.sender_id <> $3 AND u.deleted_at IS NULL"#,
+        tenant_id,
+        chat_id,
+        user_id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(user_id)
     .fetch_one(conn)
     .await
 }
@@ -98,13 +98,13 @@ pub async fn last_read(
     chat_id: Uuid,
     user_id: &str,
 ) -> sqlx::Result<Option<Uuid>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT last_read_message_id FROM chat_members \
          WHERE tenant_id = $1 AND chat_id = $2 AND user_id = $3",
+        tenant_id,
+        chat_id,
+        user_id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(user_id)
     .fetch_optional(conn)
     .await?
     .flatten())
@@ -123,7 +123,8 @@ pub async fn message_info(
     after: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<MemberReceipt>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        MemberReceipt,
         "SELECT m.user_id, \
            (SELECT min(r.at) FROM chat_receipts r WHERE r.tenant_id = m.tenant_id \
               AND r.chat_id = m.chat_id AND r.user_id = m.user_id \
@@ -133,13 +134,13 @@ pub async fn message_info(
               AND r.up_to_message_id >= $3) AS read_at \
          FROM chat_members m WHERE m.tenant_id = $1 AND m.chat_id = $2 AND m.user_id <> $4 \
          AND ($5::text IS NULL OR m.user_id > $5) ORDER BY m.user_id LIMIT $6",
+        tenant_id,
+        chat_id,
+        message_id,
+        sender_id,
+        after,
+        limit,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(message_id)
-    .bind(sender_id)
-    .bind(after)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }

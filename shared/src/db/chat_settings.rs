@@ -9,11 +9,12 @@ use crate::domain::chat::ChatSettings;
 /// The tenant's settings, or the defaults when it never set any.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
 pub async fn get(conn: &mut PgConnection, tenant_id: Uuid) -> sqlx::Result<ChatSettings> {
-    let remote_images: Option<bool> =
-        sqlx::query_scalar("SELECT remote_images FROM chat_settings WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_optional(conn)
-            .await?;
+    let remote_images = sqlx::query_scalar!(
+        "SELECT remote_images FROM chat_settings WHERE tenant_id = $1",
+        tenant_id,
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(
         remote_images.map_or_else(ChatSettings::default, |remote_images| ChatSettings {
             remote_images,
@@ -28,13 +29,13 @@ pub async fn put(
     tenant_id: Uuid,
     settings: &ChatSettings,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chat_settings (tenant_id, remote_images) VALUES ($1, $2) \
          ON CONFLICT (tenant_id) DO UPDATE SET remote_images = EXCLUDED.remote_images, \
          updated_at = now()",
+        tenant_id,
+        settings.remote_images,
     )
-    .bind(tenant_id)
-    .bind(settings.remote_images)
     .execute(conn)
     .await?;
     Ok(())

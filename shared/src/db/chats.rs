@@ -33,33 +33,44 @@ pub struct Access {
     pub role: Option<MemberRole>,
 }
 
-/// Chat columns, the viewer's role and unread count, and the newest message (`lm_*`), in the
-/// order [`ViewRow`] reads them, for a query joining chat `c` with the viewer's membership `m`
-/// (NULL columns for the tenant) and [`LAST_MESSAGE`].
-const VIEW_COLUMNS: &str = "c.id, c.type, c.name, c.metadata, c.created_by, c.created_at, \
-     c.updated_at, c.last_activity_at, \
-     (SELECT count(*) FROM chat_members x WHERE x.tenant_id = c.tenant_id AND x.chat_id = c.id) \
-       AS member_count, \
-     m.role, \
-     CASE WHEN m.user_id IS NULL THEN 0 ELSE \
-       (SELECT count(*) FROM chat_messages u WHERE u.tenant_id = c.tenant_id AND u.chat_id = c.id \
-        AND u.id > coalesce(m.last_read_message_id, '00000000-0000-0000-0000-000000000000') \
-        AND u.sender_id <> m.user_id AND u.deleted_at IS NULL) END AS unread_count, \
-     lm.id AS lm_id, lm.chat_id AS lm_chat_id, lm.sender_id AS lm_sender_id, \
-     lm.message AS lm_message, lm.html_content AS lm_html_content, \
-     lm.content_type AS lm_content_type, lm.metadata AS lm_metadata, \
-     lm.created_at AS lm_created_at, lm.edited_at AS lm_edited_at";
+/// `sqlx::query_as!` into [`ViewRow`]: chat `c`, the viewer's membership `m` (NULL columns for
+/// the tenant) and the chat's newest message `lm`. `view_query!(FROM "…" WHERE "…", args…)`
+/// puts the columns before the `FROM` clause, which must name `c` and `m`, and the join of the
+/// newest message between it and the `WHERE` clause. Unread counts are an index range on the
+/// messages' primary key past the viewer's read cursor.
+macro_rules! view_query {
+    (FROM $from:literal WHERE $where:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            ViewRow,
+            r#"SELECT c.id, c.type AS chat_type, c.name,
+                 c.metadata AS "metadata: Json<BTreeMap<String, String>>", c.created_by,
+                 c.created_at, c.updated_at, c.last_activity_at,
+                 (SELECT count(*) FROM chat_members x WHERE x.tenant_id = c.tenant_id AND x.chat_id = c.id)
+                   AS "member_count!",
+                 m.role AS "role?",
+                 CASE WHEN m.user_id IS NULL THEN 0 ELSE
+                   (SELECT count(*) FROM chat_messages u WHERE u.tenant_id = c.tenant_id AND u.chat_id = c.id
+                    AND u.id > coalesce(m.last_read_message_id, '00000000-0000-0000-0000-000000000000')
+                    AND u.sender_id <> m.user_id AND u.deleted_at IS NULL) END AS "unread_count!",
+                 lm.id AS "lm_id?", lm.chat_id AS "lm_chat_id?", lm.sender_id AS "lm_sender_id?",
+                 lm.message AS "lm_message?", lm.html_content AS "lm_html_content?",
+                 lm.content_type AS "lm_content_type?",
+                 lm.metadata AS "lm_metadata?: Json<BTreeMap<String, String>>",
+                 lm.created_at AS "lm_created_at?", lm.edited_at AS "lm_edited_at?"
+               FROM "# + $from + r#"
+               LEFT JOIN LATERAL (SELECT g.id, g.chat_id, g.sender_id, g.message, g.html_content,
+                   g.content_type, g.metadata, g.created_at, g.edited_at FROM chat_messages g
+                 WHERE g.tenant_id = c.tenant_id AND g.chat_id = c.id AND g.deleted_at IS NULL
+                 ORDER BY g.id DESC LIMIT 1) lm ON true
+               WHERE "# + $where,
+            $($arg),*
+        )
+    };
+}
 
-/// The newest message of chat `c`, for [`VIEW_COLUMNS`].
-const LAST_MESSAGE: &str = "LEFT JOIN LATERAL (SELECT g.id, g.chat_id, g.sender_id, g.message, \
-     g.html_content, g.content_type, g.metadata, g.created_at, g.edited_at FROM chat_messages g \
-     WHERE g.tenant_id = c.tenant_id AND g.chat_id = c.id AND g.deleted_at IS NULL \
-     ORDER BY g.id DESC LIMIT 1) lm ON true";
-
-#[derive(sqlx::FromRow)]
+/// A chat as a viewer sees it; the `lm_*` columns are all NULL when the chat has no message.
 struct ViewRow {
     id: Uuid,
-    #[sqlx(rename = "type")]
     chat_type: String,
     name: Option<String>,
     metadata: Json<BTreeMap<String, String>>,
@@ -70,13 +81,6 @@ struct ViewRow {
     member_count: i64,
     role: Option<String>,
     unread_count: i64,
-    #[sqlx(flatten)]
-    last: LastMessageRow,
-}
-
-/// The `lm_*` columns: all NULL when the chat has no message.
-#[derive(sqlx::FromRow)]
-struct LastMessageRow {
     lm_id: Option<Uuid>,
     lm_chat_id: Option<Uuid>,
     lm_sender_id: Option<String>,
@@ -88,16 +92,17 @@ struct LastMessageRow {
     lm_edited_at: Option<DateTime<Utc>>,
 }
 
-impl LastMessageRow {
-    fn into_message(self) -> Option<ChatMessage> {
+impl ViewRow {
+    /// The newest message, moved out of the `lm_*` columns.
+    fn take_last_message(&mut self) -> Option<ChatMessage> {
         let row = MessageRow {
             id: self.lm_id?,
             chat_id: self.lm_chat_id?,
-            sender_id: self.lm_sender_id?,
-            message: self.lm_message?,
-            html_content: self.lm_html_content,
-            content_type: self.lm_content_type?,
-            metadata: self.lm_metadata?,
+            sender_id: self.lm_sender_id.take()?,
+            message: self.lm_message.take()?,
+            html_content: self.lm_html_content.take(),
+            content_type: self.lm_content_type.take()?,
+            metadata: self.lm_metadata.take()?,
             created_at: self.lm_created_at?,
             edited_at: self.lm_edited_at,
         };
@@ -106,7 +111,8 @@ impl LastMessageRow {
 }
 
 impl From<ViewRow> for ChatView {
-    fn from(row: ViewRow) -> Self {
+    fn from(mut row: ViewRow) -> Self {
+        let last_message = row.take_last_message();
         Self {
             chat: Chat {
                 id: row.id,
@@ -121,7 +127,7 @@ impl From<ViewRow> for ChatView {
             },
             role: row.role.as_deref().map(parse_role),
             unread_count: row.unread_count,
-            last_message: row.last.into_message(),
+            last_message,
         }
     }
 }
@@ -143,19 +149,19 @@ pub async fn insert(
     new: &NewChat,
 ) -> sqlx::Result<Option<Uuid>> {
     let (id, created_at) = ids::new_id();
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO chats (tenant_id, id, type, name, metadata, direct_key, created_by, \
          created_at, updated_at, last_activity_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
          ON CONFLICT (tenant_id, direct_key) WHERE direct_key IS NOT NULL DO NOTHING",
+        tenant_id,
+        id,
+        new.chat_type.as_str(),
+        new.name.as_deref(),
+        Json(&new.metadata) as _,
+        new.direct_key.as_deref(),
+        new.creator.as_ref().map(|c| c.as_str()),
+        created_at,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(new.chat_type.as_str())
-    .bind(new.name.as_deref())
-    .bind(Json(&new.metadata))
-    .bind(new.direct_key.as_deref())
-    .bind(new.creator.as_ref().map(|c| c.as_str()))
-    .bind(created_at)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -174,15 +180,15 @@ pub async fn insert(
             }
         })
         .collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO chat_members (tenant_id, chat_id, user_id, role, joined_at) \
          SELECT $1, $2, user_id, role, $5 FROM unnest($3::text[], $4::text[]) AS m(user_id, role)",
+        tenant_id,
+        id,
+        &new.members[..],
+        &roles as &[&str],
+        created_at,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(&new.members)
-    .bind(&roles)
-    .bind(created_at)
     .execute(conn)
     .await?;
     Ok(Some(id))
@@ -194,11 +200,13 @@ pub async fn find_direct(
     tenant_id: Uuid,
     direct_key: &str,
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar("SELECT id FROM chats WHERE tenant_id = $1 AND direct_key = $2")
-        .bind(tenant_id)
-        .bind(direct_key)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT id FROM chats WHERE tenant_id = $1 AND direct_key = $2",
+        tenant_id,
+        direct_key,
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// A chat as `viewer` sees it; `None` when it does not exist or `viewer` is not a member. With
@@ -210,16 +218,14 @@ pub async fn view(
     chat_id: Uuid,
     viewer: Option<&str>,
 ) -> sqlx::Result<Option<ChatView>> {
-    let row: Option<ViewRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {VIEW_COLUMNS} FROM chats c \
-         LEFT JOIN chat_members m ON m.tenant_id = c.tenant_id AND m.chat_id = c.id \
-           AND m.user_id = $3 \
-         {LAST_MESSAGE} \
-         WHERE c.tenant_id = $1 AND c.id = $2 AND ($3::text IS NULL OR m.user_id IS NOT NULL)"
-    )))
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(viewer)
+    let row = view_query!(
+        FROM "chats c LEFT JOIN chat_members m ON m.tenant_id = c.tenant_id AND m.chat_id = c.id \
+              AND m.user_id = $3"
+        WHERE "c.tenant_id = $1 AND c.id = $2 AND ($3::text IS NULL OR m.user_id IS NOT NULL)",
+        tenant_id,
+        chat_id,
+        viewer,
+    )
     .fetch_optional(conn)
     .await?;
     Ok(row.map(Into::into))
@@ -234,24 +240,22 @@ pub async fn list_for_user(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<ChatView>, i64)> {
-    let rows: Vec<ViewRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {VIEW_COLUMNS} FROM chat_members m \
-         JOIN chats c ON c.tenant_id = m.tenant_id AND c.id = m.chat_id \
-         {LAST_MESSAGE} \
-         WHERE m.tenant_id = $1 AND m.user_id = $2 \
-         ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $3 OFFSET $4"
-    )))
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(limit)
-    .bind(offset)
+    let rows = view_query!(
+        FROM "chat_members m JOIN chats c ON c.tenant_id = m.tenant_id AND c.id = m.chat_id"
+        WHERE "m.tenant_id = $1 AND m.user_id = $2 \
+               ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $3 OFFSET $4",
+        tenant_id,
+        user_id,
+        limit,
+        offset,
+    )
     .fetch_all(&mut *conn)
     .await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM chat_members WHERE tenant_id = $1 AND user_id = $2",
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM chat_members WHERE tenant_id = $1 AND user_id = $2"#,
+        tenant_id,
+        user_id,
     )
-    .bind(tenant_id)
-    .bind(user_id)
     .fetch_one(conn)
     .await?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
@@ -267,21 +271,21 @@ pub async fn access(
     chat_id: Uuid,
     user: Option<&str>,
 ) -> sqlx::Result<Option<Access>> {
-    let row: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT c.type, m.role FROM chats c \
-         LEFT JOIN chat_members m ON m.tenant_id = c.tenant_id AND m.chat_id = c.id \
-           AND m.user_id = $3 \
-         WHERE c.tenant_id = $1 AND c.id = $2 AND ($3::text IS NULL OR m.user_id IS NOT NULL) \
-         FOR KEY SHARE OF c",
+    let row = sqlx::query!(
+        r#"SELECT c.type AS chat_type, m.role AS "role?" FROM chats c
+           LEFT JOIN chat_members m ON m.tenant_id = c.tenant_id AND m.chat_id = c.id
+             AND m.user_id = $3
+           WHERE c.tenant_id = $1 AND c.id = $2 AND ($3::text IS NULL OR m.user_id IS NOT NULL)
+           FOR KEY SHARE OF c"#,
+        tenant_id,
+        chat_id,
+        user,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(user)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|(chat_type, role)| Access {
-        chat_type: parse_type(&chat_type),
-        role: role.as_deref().map(parse_role),
+    Ok(row.map(|row| Access {
+        chat_type: parse_type(&row.chat_type),
+        role: row.role.as_deref().map(parse_role),
     }))
 }
 
@@ -294,14 +298,14 @@ pub async fn update(
     name: Option<&str>,
     metadata: Option<&BTreeMap<String, String>>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE chats SET name = coalesce($3, name), metadata = coalesce($4, metadata), \
          updated_at = now() WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        chat_id,
+        name,
+        metadata.map(Json) as _,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(name)
-    .bind(metadata.map(Json))
     .execute(conn)
     .await?;
     Ok(())
@@ -314,11 +318,13 @@ pub async fn lock_for_delete(
     tenant_id: Uuid,
     chat_id: Uuid,
 ) -> sqlx::Result<()> {
-    sqlx::query("SELECT 1 FROM chats WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-        .bind(tenant_id)
-        .bind(chat_id)
-        .fetch_optional(conn)
-        .await?;
+    sqlx::query!(
+        "SELECT FROM chats WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant_id,
+        chat_id,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -330,11 +336,13 @@ pub async fn delete(
     chat_id: Uuid,
 ) -> sqlx::Result<Vec<String>> {
     let members = member_ids(conn, tenant_id, chat_id).await?;
-    sqlx::query("DELETE FROM chats WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(chat_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM chats WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        chat_id,
+    )
+    .execute(conn)
+    .await?;
     Ok(members)
 }
 
@@ -344,11 +352,11 @@ pub async fn member_ids(
     tenant_id: Uuid,
     chat_id: Uuid,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT user_id FROM chat_members WHERE tenant_id = $1 AND chat_id = $2 ORDER BY user_id",
+        tenant_id,
+        chat_id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
     .fetch_all(conn)
     .await
 }
@@ -359,13 +367,17 @@ pub async fn members_of(
     tenant_id: Uuid,
     chat_ids: &[Uuid],
 ) -> sqlx::Result<Vec<(Uuid, String)>> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT chat_id, user_id FROM chat_members WHERE tenant_id = $1 AND chat_id = ANY($2)",
+        tenant_id,
+        chat_ids,
     )
-    .bind(tenant_id)
-    .bind(chat_ids)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.chat_id, row.user_id))
+        .collect())
 }
 
 /// Adds members in one statement; returns the users who were not members before.
@@ -377,15 +389,15 @@ pub async fn add_members(
     user_ids: &[String],
     role: MemberRole,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO chat_members (tenant_id, chat_id, user_id, role) \
          SELECT $1, $2, user_id, $4 FROM unnest($3::text[]) AS user_id \
          ON CONFLICT (tenant_id, chat_id, user_id) DO NOTHING RETURNING user_id",
+        tenant_id,
+        chat_id,
+        user_ids,
+        role.as_str(),
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(user_ids)
-    .bind(role.as_str())
     .fetch_all(conn)
     .await
 }
@@ -400,22 +412,25 @@ pub async fn lock_membership(
     chat_id: Uuid,
     user_ids: &[String],
 ) -> sqlx::Result<(i64, i64)> {
-    sqlx::query("SELECT 1 FROM chats WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-        .bind(tenant_id)
-        .bind(chat_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query_as(
-        "SELECT (SELECT count(*) FROM chat_members WHERE tenant_id = $1 AND chat_id = $2), \
-                (SELECT count(DISTINCT u) FROM unnest($3::text[]) AS u WHERE NOT EXISTS \
-                   (SELECT 1 FROM chat_members m \
-                    WHERE m.tenant_id = $1 AND m.chat_id = $2 AND m.user_id = u))",
+    sqlx::query!(
+        "SELECT FROM chats WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant_id,
+        chat_id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(user_ids)
+    .execute(&mut *conn)
+    .await?;
+    let counts = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM chat_members WHERE tenant_id = $1 AND chat_id = $2) AS "members!",
+                  (SELECT count(DISTINCT u) FROM unnest($3::text[]) AS u WHERE NOT EXISTS
+                     (SELECT 1 FROM chat_members m
+                      WHERE m.tenant_id = $1 AND m.chat_id = $2 AND m.user_id = u)) AS "joining!""#,
+        tenant_id,
+        chat_id,
+        user_ids,
+    )
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok((counts.members, counts.joining))
 }
 
 /// Removes a member (with their receipts); `false` when they were not one.
@@ -426,19 +441,18 @@ pub async fn remove_member(
     chat_id: Uuid,
     user_id: &str,
 ) -> sqlx::Result<bool> {
-    let removed = sqlx::query(
+    let removed = sqlx::query!(
         "DELETE FROM chat_members WHERE tenant_id = $1 AND chat_id = $2 AND user_id = $3",
+        tenant_id,
+        chat_id,
+        user_id,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(user_id)
     .execute(conn)
     .await?
     .rows_affected();
     Ok(removed > 0)
 }
 
-#[derive(sqlx::FromRow)]
 struct MemberRow {
     user_id: String,
     role: String,
@@ -458,15 +472,16 @@ pub async fn members(
     after: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<ChatMember>> {
-    let rows: Vec<MemberRow> = sqlx::query_as(
+    let rows = sqlx::query_as!(
+        MemberRow,
         "SELECT user_id, role, joined_at, last_read_message_id, last_read_at, \
          last_delivered_message_id, last_delivered_at FROM chat_members \
          WHERE tenant_id = $1 AND chat_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4",
+        tenant_id,
+        chat_id,
+        after.unwrap_or_default(),
+        limit,
     )
-    .bind(tenant_id)
-    .bind(chat_id)
-    .bind(after.unwrap_or_default())
-    .bind(limit)
     .fetch_all(conn)
     .await?;
     Ok(rows

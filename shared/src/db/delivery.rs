@@ -3,7 +3,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::db::notifications::{COLUMNS, Row};
+use crate::db::notifications::notification_query;
 use crate::domain::{Notification, NotificationType};
 
 /// Marks a notification delivered. `None` when there is nothing to do (already delivered,
@@ -14,22 +14,22 @@ pub async fn mark_sent(
     tenant_id: Uuid,
     id: Uuid,
 ) -> sqlx::Result<Option<Notification>> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row = notification_query!(
         "UPDATE notifications SET status = 'Sent', sent_at = now() \
          WHERE tenant_id = $1 AND id = $2 \
-           AND (status = 'Pending' OR (status = 'Scheduled' AND scheduled_for <= now())) RETURNING {COLUMNS}"
-    )))
-    .bind(tenant_id)
-    .bind(id)
+           AND (status = 'Pending' OR (status = 'Scheduled' AND scheduled_for <= now()))" RETURNING,
+        tenant_id,
+        id,
+    )
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE schedules SET state = 'Done', updated_at = now() \
          WHERE tenant_id = $1 AND kind = 'Notification' AND target_id = $2 AND state IN ('Pending', 'Queued')",
+        tenant_id,
+        id,
     )
-    .bind(tenant_id)
-    .bind(id)
     .execute(conn)
     .await?;
     row.try_into().map(Some)
@@ -42,12 +42,13 @@ pub async fn email_allowed(
     user_id: &str,
     kind: NotificationType,
 ) -> sqlx::Result<bool> {
-    let allowed: Option<bool> = sqlx::query_scalar(
-        "SELECT email_enabled AND NOT ($3 = ANY (email_opt_out)) FROM recipients WHERE tenant_id = $1 AND user_id = $2",
+    let allowed = sqlx::query_scalar!(
+        r#"SELECT email_enabled AND NOT ($3 = ANY (email_opt_out)) AS "allowed!"
+           FROM recipients WHERE tenant_id = $1 AND user_id = $2"#,
+        tenant_id,
+        user_id,
+        kind.as_str(),
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(kind.as_str())
     .fetch_optional(conn)
     .await?;
     Ok(allowed.unwrap_or(true))
@@ -60,13 +61,13 @@ pub async fn create_email_delivery(
     notification_id: Uuid,
     email: &str,
 ) -> sqlx::Result<bool> {
-    let created = sqlx::query(
+    let created = sqlx::query!(
         "INSERT INTO email_deliveries (tenant_id, notification_id, email) VALUES ($1, $2, $3) \
          ON CONFLICT DO NOTHING",
+        tenant_id,
+        notification_id,
+        email,
     )
-    .bind(tenant_id)
-    .bind(notification_id)
-    .bind(email)
     .execute(conn)
     .await?;
     Ok(created.rows_affected() == 1)

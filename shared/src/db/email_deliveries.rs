@@ -14,7 +14,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::db::notifications::{COLUMNS, Row};
+use crate::db::notifications::notification_query;
 use crate::domain::Notification;
 
 /// A claimed attempt.
@@ -31,30 +31,30 @@ pub async fn claim(
     tenant_id: Uuid,
     notification_id: Uuid,
 ) -> sqlx::Result<Option<Attempt>> {
-    let claimed: Option<(i32, String)> = sqlx::query_as(
+    let claimed = sqlx::query!(
         "UPDATE email_deliveries SET state = 'Sending', attempts = attempts + 1, data_started_at = NULL, \
              updated_at = now() \
          WHERE tenant_id = $1 AND notification_id = $2 AND state IN ('Pending', 'Retrying') \
          RETURNING attempts, email",
+        tenant_id,
+        notification_id,
     )
-    .bind(tenant_id)
-    .bind(notification_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((attempt, email)) = claimed else {
+    let Some(claimed) = claimed else {
         return Ok(None);
     };
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM notifications WHERE tenant_id = $1 AND id = $2"
-    )))
-    .bind(tenant_id)
-    .bind(notification_id)
+    let row = notification_query!(
+        SELECT "FROM notifications WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        notification_id,
+    )
     .fetch_optional(conn)
     .await?;
     match row {
         Some(row) => Ok(Some(Attempt {
-            attempt,
-            email,
+            attempt: claimed.attempts,
+            email: claimed.email,
             notification: row.try_into()?,
         })),
         // The notification was deleted meanwhile: nothing to send.
@@ -71,14 +71,14 @@ pub async fn mark_data_started(
     notification_id: Uuid,
     attempt: i32,
 ) -> sqlx::Result<bool> {
-    let marked = sqlx::query(
+    let marked = sqlx::query!(
         "UPDATE email_deliveries SET data_started_at = now(), updated_at = now() \
          WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3 \
              AND data_started_at IS NULL",
+        tenant_id,
+        notification_id,
+        attempt,
     )
-    .bind(tenant_id)
-    .bind(notification_id)
-    .bind(attempt)
     .execute(conn)
     .await?
     .rows_affected();
@@ -93,13 +93,13 @@ pub async fn mark_sent(
     notification_id: Uuid,
     attempt: i32,
 ) -> sqlx::Result<bool> {
-    let marked = sqlx::query(
+    let marked = sqlx::query!(
         "UPDATE email_deliveries SET state = 'Sent', sent_at = now(), updated_at = now() \
          WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3",
+        tenant_id,
+        notification_id,
+        attempt,
     )
-    .bind(tenant_id)
-    .bind(notification_id)
-    .bind(attempt)
     .execute(conn)
     .await?
     .rows_affected();
@@ -116,19 +116,19 @@ pub async fn mark_retrying(
     attempt: i32,
     error: &str,
 ) -> sqlx::Result<bool> {
-    let marked: i64 = sqlx::query_scalar(
-        "WITH d AS (UPDATE email_deliveries SET state = 'Retrying', last_error = $4, \
-                 data_started_at = NULL, updated_at = now() \
-             WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3 \
-             RETURNING 1), \
-         n AS (UPDATE notifications SET retry_count = $3, error_message = $4 \
-             WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM d)) \
-         SELECT count(*) FROM d",
+    let marked = sqlx::query_scalar!(
+        r#"WITH d AS (UPDATE email_deliveries SET state = 'Retrying', last_error = $4,
+                 data_started_at = NULL, updated_at = now()
+             WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3
+             RETURNING 1),
+         n AS (UPDATE notifications SET retry_count = $3, error_message = $4
+             WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM d))
+         SELECT count(*) AS "count!" FROM d"#,
+        tenant_id,
+        notification_id,
+        attempt,
+        error,
     )
-    .bind(tenant_id)
-    .bind(notification_id)
-    .bind(attempt)
-    .bind(error)
     .fetch_one(conn)
     .await?;
     Ok(marked == 1)
@@ -145,19 +145,19 @@ pub async fn mark_failed(
     attempt: i32,
     error: &str,
 ) -> sqlx::Result<bool> {
-    let marked: i64 = sqlx::query_scalar(
-        "WITH d AS (UPDATE email_deliveries SET state = 'Failed', last_error = $4, updated_at = now() \
-             WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3 \
-             RETURNING 1), \
-         n AS (UPDATE notifications SET retry_count = $3 - 1, error_message = $4, \
-                 status = CASE WHEN status = 'Read' THEN status ELSE 'Failed' END \
-             WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM d)) \
-         SELECT count(*) FROM d",
+    let marked = sqlx::query_scalar!(
+        r#"WITH d AS (UPDATE email_deliveries SET state = 'Failed', last_error = $4, updated_at = now()
+             WHERE tenant_id = $1 AND notification_id = $2 AND state = 'Sending' AND attempts = $3
+             RETURNING 1),
+         n AS (UPDATE notifications SET retry_count = $3 - 1, error_message = $4,
+                 status = CASE WHEN status = 'Read' THEN status ELSE 'Failed' END
+             WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM d))
+         SELECT count(*) AS "count!" FROM d"#,
+        tenant_id,
+        notification_id,
+        attempt,
+        error,
     )
-    .bind(tenant_id)
-    .bind(notification_id)
-    .bind(attempt)
-    .bind(error)
     .fetch_one(conn)
     .await?;
     Ok(marked == 1)

@@ -8,23 +8,22 @@
 //! nothing; a worker killed mid-chunk rolls back and the chunk is redone whole.
 
 use chrono::{DateTime, Utc};
-use sqlx::error::BoxDynError;
-use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, PgConnection};
+use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::db::broadcasts::Broadcast;
 use crate::domain::ids;
 
 /// A recipient of the chunk, with the address to email (when email is wanted and allowed).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ChunkRecipient {
     pub user_id: String,
     pub email: Option<String>,
 }
 
 /// An inbox row written by this chunk (rows that already existed are not returned).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Delivered {
     pub id: Uuid,
     pub user_id: String,
@@ -32,12 +31,12 @@ pub struct Delivered {
     pub created_at: DateTime<Utc>,
 }
 
-/// The email column of the recipient query: the profile's address when the broadcast emails,
-/// the recipient accepts email, and has not opted out of this type.
-const EMAIL: &str = "CASE WHEN $3 AND r.email IS NOT NULL AND r.email_enabled AND NOT ($4 = ANY (r.email_opt_out)) \
-     THEN r.email END AS email";
-
 /// The next `limit` recipients after `cursor`, up to `upper_bound` (user ids in order).
+///
+/// One statement per audience and bound, each put together from string literals so the query
+/// macros check it. All of them take the same parameters ($1 tenant, $2 broadcast, $3 whether
+/// it emails, $4 its type, $5 cursor, $6 limit, $7 topic ids, $8 upper bound); one that does not
+/// need a parameter still names it (`$2::uuid IS NOT NULL`), as PostgreSQL must learn its type.
 #[tracing::instrument(skip_all, fields(broadcast_id = %broadcast.id))]
 pub async fn next_chunk(
     conn: &mut PgConnection,
@@ -46,79 +45,96 @@ pub async fn next_chunk(
     upper_bound: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<ChunkRecipient>> {
+    // `$user_id` of the rows `$from` joins to the profiles `r`. The email column is the
+    // profile's address when the broadcast emails, the recipient accepts email, and has not
+    // opted out of this type.
+    macro_rules! chunk {
+        ($user_id:literal FROM $from:literal $(+ $more:literal)*) => {
+            sqlx::query_as!(
+                ChunkRecipient,
+                "SELECT " + $user_id + r#" AS "user_id!",
+                   CASE WHEN $3 AND r.email IS NOT NULL AND r.email_enabled
+                     AND NOT ($4 = ANY (r.email_opt_out)) THEN r.email END AS email
+                 FROM "# + $from $(+ $more)*,
+                broadcast.tenant_id,
+                broadcast.id,
+                broadcast.send_email,
+                broadcast.template.notification_type.as_str(),
+                cursor,
+                limit,
+                &broadcast.topic_ids[..],
+                upper_bound,
+            )
+            .fetch_all(conn)
+            .await
+        };
+    }
+    macro_rules! chunk_up_to {
+        ($upper:literal) => {
+            match broadcast.audience.as_str() {
+                // Every profile: the email columns are right there, no join needed.
+                "AllUsers" => chunk!("r.user_id" FROM
+                    "recipients r WHERE r.tenant_id = $1 AND $2::uuid IS NOT NULL \
+                     AND $7::uuid[] IS NOT NULL AND r.user_id > $5" + $upper +
+                    " ORDER BY r.user_id LIMIT $6"),
+                "Users" => chunk!("a.user_id" FROM
+                    "(SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
+                     AND $7::uuid[] IS NOT NULL AND user_id > $5" + $upper +
+                    " ORDER BY user_id LIMIT $6) AS a \
+                     LEFT JOIN recipients r ON r.tenant_id = $1 AND r.user_id = a.user_id ORDER BY a.user_id"),
+                _ => chunk!("a.user_id" FROM
+                    "(SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
+                     AND $2::uuid IS NOT NULL AND topic_id = ANY ($7) AND user_id > $5" + $upper +
+                    " ORDER BY user_id LIMIT $6) AS a \
+                     LEFT JOIN recipients r ON r.tenant_id = $1 AND r.user_id = a.user_id ORDER BY a.user_id"),
+            }
+        };
+    }
     // The bound is spelled out only when there is one: a generic plan would not simplify
     // `$8 IS NULL OR …`, and the scan of a lane's last chunk would run on past its end.
-    let upper = if upper_bound.is_some() {
-        " AND user_id <= $8"
+    if upper_bound.is_some() {
+        chunk_up_to!(" AND user_id <= $8")
     } else {
-        " AND $8::text IS NULL"
-    };
-    let sql = match broadcast.audience.as_str() {
-        // Every profile: the email columns are right there, no join needed.
-        "AllUsers" => format!(
-            "SELECT r.user_id, {EMAIL} FROM recipients r WHERE r.tenant_id = $1 AND $2::uuid IS NOT NULL \
-             AND r.user_id > $5{upper} ORDER BY r.user_id LIMIT $6"
-        ),
-        audience => {
-            let ids = if audience == "Users" {
-                format!(
-                    "SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
-                     AND user_id > $5{upper} ORDER BY user_id LIMIT $6"
-                )
-            } else {
-                format!(
-                    "SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
-                     AND topic_id = ANY ($7) AND user_id > $5{upper} ORDER BY user_id LIMIT $6"
-                )
-            };
-            format!(
-                "SELECT a.user_id, {EMAIL} FROM ({ids}) AS a \
-                 LEFT JOIN recipients r ON r.tenant_id = $1 AND r.user_id = a.user_id ORDER BY a.user_id"
-            )
-        }
-    };
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(broadcast.tenant_id)
-        .bind(broadcast.id)
-        .bind(broadcast.send_email)
-        .bind(broadcast.template.notification_type.as_str())
-        .bind(cursor)
-        .bind(limit)
-        .bind(&broadcast.topic_ids)
-        .bind(upper_bound)
-        .fetch_all(conn)
-        .await
+        chunk_up_to!(" AND $8::text IS NULL")
+    }
 }
 
-/// The audience's user ids, unordered ($1 tenant, $2 broadcast, $3 topic ids).
-fn audience_ids(audience: &str) -> &'static str {
-    match audience {
-        "Users" => {
-            "SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
-             AND $3::uuid[] IS NOT NULL"
+/// Calls `$query!` with the audience's user ids, unordered, as a literal subquery ($1 tenant,
+/// $2 broadcast, $3 topic ids).
+macro_rules! for_audience {
+    ($audience:expr, $query:ident) => {
+        match $audience {
+            "Users" => $query!(
+                "SELECT user_id FROM broadcast_recipients WHERE tenant_id = $1 AND broadcast_id = $2 \
+                 AND $3::uuid[] IS NOT NULL"
+            ),
+            "Topics" => $query!(
+                "SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
+                 AND topic_id = ANY ($3) AND $2::uuid IS NOT NULL"
+            ),
+            _ => $query!(
+                "SELECT user_id FROM recipients WHERE tenant_id = $1 AND $2::uuid IS NOT NULL \
+                 AND $3::uuid[] IS NOT NULL"
+            ),
         }
-        "Topics" => {
-            "SELECT DISTINCT user_id FROM topic_subscriptions WHERE tenant_id = $1 \
-             AND topic_id = ANY ($3) AND $2::uuid IS NOT NULL"
-        }
-        _ => {
-            "SELECT user_id FROM recipients WHERE tenant_id = $1 AND $2::uuid IS NOT NULL \
-             AND $3::uuid[] IS NOT NULL"
-        }
-    }
+    };
 }
 
 /// How many recipients the audience has now (progress reporting).
 pub async fn audience_size(conn: &mut PgConnection, broadcast: &Broadcast) -> sqlx::Result<i64> {
-    let ids = audience_ids(&broadcast.audience);
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM ({ids}) AS a"
-    )))
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(&broadcast.topic_ids)
-    .fetch_one(conn)
-    .await
+    macro_rules! count {
+        ($ids:literal) => {
+            sqlx::query_scalar!(
+                r#"SELECT count(*) AS "count!" FROM ("# + $ids + ") AS a",
+                broadcast.tenant_id,
+                broadcast.id,
+                &broadcast.topic_ids[..],
+            )
+            .fetch_one(conn)
+            .await
+        };
+    }
+    for_audience!(broadcast.audience.as_str(), count)
 }
 
 /// The user ids that split an audience of `total` into `lanes` ranges of equal size: every
@@ -132,30 +148,34 @@ pub async fn lane_bounds(
     if lanes <= 1 || total <= 1 {
         return Ok(Vec::new());
     }
-    let ids = audience_ids(&broadcast.audience);
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT user_id FROM (SELECT user_id, row_number() OVER (ORDER BY user_id) AS n FROM ({ids}) AS a) AS o \
-         WHERE n % $4 = 0 ORDER BY user_id LIMIT $5"
-    )))
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(&broadcast.topic_ids)
-    .bind((total + lanes - 1) / lanes)
-    .bind(lanes - 1)
-    .fetch_all(conn)
-    .await
+    macro_rules! bounds {
+        ($ids:literal) => {
+            sqlx::query_scalar!(
+                r#"SELECT user_id AS "user_id!" FROM (SELECT user_id, row_number() OVER (ORDER BY user_id) AS n
+                   FROM ("# + $ids + ") AS a) AS o WHERE n % $4 = 0 ORDER BY user_id LIMIT $5",
+                broadcast.tenant_id,
+                broadcast.id,
+                &broadcast.topic_ids[..],
+                (total + lanes - 1) / lanes,
+                lanes - 1,
+            )
+            .fetch_all(conn)
+            .await
+        };
+    }
+    for_audience!(broadcast.audience.as_str(), bounds)
 }
 
 /// Marks the broadcast as fanning out, recording the audience size once.
 pub async fn start(conn: &mut PgConnection, broadcast: &Broadcast, total: i64) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE broadcasts SET status = 'FanningOut', started_at = coalesce(started_at, now()), \
          total_recipients = coalesce(total_recipients, $3), updated_at = now() \
          WHERE tenant_id = $1 AND id = $2",
+        broadcast.tenant_id,
+        broadcast.id,
+        i32::try_from(total).unwrap_or(i32::MAX),
     )
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(i32::try_from(total).unwrap_or(i32::MAX))
     .execute(conn)
     .await?;
     Ok(())
@@ -193,14 +213,14 @@ pub async fn insert_chunk(
             }
         })
         .collect();
-    let some_exist: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT FROM notifications WHERE tenant_id = $1 AND broadcast_id = $2 \
-         AND user_id > $3 AND user_id <= $4)",
+    let some_exist = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT FROM notifications WHERE tenant_id = $1 AND broadcast_id = $2
+             AND user_id > $3 AND user_id <= $4) AS "exists!""#,
+        broadcast.tenant_id,
+        broadcast.id,
+        cursor,
+        last.user_id,
     )
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(cursor)
-    .bind(&last.user_id)
     .fetch_one(&mut *conn)
     .await?;
     let delivered = insert_rows(conn, broadcast, rows, some_exist).await?;
@@ -210,24 +230,19 @@ pub async fn insert_chunk(
         .filter_map(|d| d.email.as_deref().map(|email| (d.id, email)))
         .unzip();
     if !email_ids.is_empty() {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO email_deliveries (tenant_id, notification_id, broadcast_id, email) \
              SELECT $1, n, $2, e FROM unnest($3::uuid[], $4::text[]) AS x(n, e) ON CONFLICT DO NOTHING",
+            broadcast.tenant_id,
+            broadcast.id,
+            &email_ids[..],
+            &addresses as &[&str],
         )
-        .bind(broadcast.tenant_id)
-        .bind(broadcast.id)
-        .bind(&email_ids)
-        .bind(&addresses)
         .execute(conn)
         .await?;
     }
     Ok(delivered)
 }
-
-const INSERT_ROWS: &str = "INSERT INTO notifications (tenant_id, id, user_id, subject, message, html_content, \
-         summary, type, priority, status, created_at, sent_at, metadata, broadcast_id, email) \
-     SELECT $1, u.id, u.user_id, $2, $3, $4, $5, $6, $7, 'Sent', u.created_at, now(), $8, $9, u.email \
-     FROM unnest($10::uuid[], $11::text[], $12::timestamptz[], $13::text[]) AS u(id, user_id, created_at, email)";
 
 /// The one INSERT of a chunk; returns the rows it created.
 async fn insert_rows(
@@ -236,40 +251,47 @@ async fn insert_rows(
     rows: Vec<Delivered>,
     skip_existing: bool,
 ) -> sqlx::Result<Vec<Delivered>> {
-    let arguments = row_arguments(broadcast, &rows).map_err(sqlx::Error::Encode)?;
-    if skip_existing {
-        let sql = format!(
-            "{INSERT_ROWS} ON CONFLICT (tenant_id, broadcast_id, user_id) WHERE broadcast_id IS NOT NULL \
-             DO NOTHING RETURNING id, user_id, email, created_at"
-        );
-        return sqlx::query_as_with(sqlx::AssertSqlSafe(sql), arguments)
-            .fetch_all(conn)
-            .await;
-    }
-    sqlx::query_with(INSERT_ROWS, arguments)
-        .execute(conn)
-        .await?;
-    Ok(rows)
-}
-
-/// The parameters of `INSERT_ROWS`: the template once, the rows as column arrays.
-fn row_arguments(broadcast: &Broadcast, rows: &[Delivered]) -> Result<PgArguments, BoxDynError> {
     let t = &broadcast.template;
-    let mut arguments = PgArguments::default();
-    arguments.add(broadcast.tenant_id)?;
-    arguments.add(&t.subject)?;
-    arguments.add(&t.message)?;
-    arguments.add(&t.html_content)?;
-    arguments.add(&t.summary)?;
-    arguments.add(t.notification_type.as_str())?;
-    arguments.add(t.priority.rank())?;
-    arguments.add(sqlx::types::Json(&t.metadata))?;
-    arguments.add(broadcast.id)?;
-    arguments.add(rows.iter().map(|r| r.id).collect::<Vec<_>>())?;
-    arguments.add(rows.iter().map(|r| r.user_id.as_str()).collect::<Vec<_>>())?;
-    arguments.add(rows.iter().map(|r| r.created_at).collect::<Vec<_>>())?;
-    arguments.add(rows.iter().map(|r| r.email.as_deref()).collect::<Vec<_>>())?;
-    Ok(arguments)
+    // The template once, the rows as column arrays.
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let user_ids: Vec<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
+    let created_at: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created_at).collect();
+    let emails: Vec<Option<&str>> = rows.iter().map(|r| r.email.as_deref()).collect();
+    // The statement, then `$tail`, run by `$query!` (both forms take the same parameters).
+    macro_rules! insert {
+        ($($query:ident)::+!($($record:ident,)?) $tail:literal) => {
+            $($query)::+!(
+                $($record,)?
+                "INSERT INTO notifications (tenant_id, id, user_id, subject, message, html_content, \
+                   summary, type, priority, status, created_at, sent_at, metadata, broadcast_id, email) \
+                 SELECT $1, u.id, u.user_id, $2, $3, $4, $5, $6, $7, 'Sent', u.created_at, now(), $8, $9, u.email \
+                 FROM unnest($10::uuid[], $11::text[], $12::timestamptz[], $13::text[]) \
+                   AS u(id, user_id, created_at, email)" + $tail,
+                broadcast.tenant_id,
+                t.subject,
+                t.message,
+                t.html_content,
+                t.summary,
+                t.notification_type.as_str(),
+                t.priority.rank(),
+                Json(&t.metadata) as _,
+                broadcast.id,
+                &ids[..],
+                &user_ids as &[&str],
+                &created_at[..],
+                &emails as &[Option<&str>],
+            )
+        };
+    }
+    if skip_existing {
+        return insert!(sqlx::query_as!(Delivered,)
+            " ON CONFLICT (tenant_id, broadcast_id, user_id) WHERE broadcast_id IS NOT NULL \
+             DO NOTHING RETURNING id, user_id, email, created_at")
+        .fetch_all(conn)
+        .await;
+    }
+    insert!(sqlx::query!() "").execute(conn).await?;
+    Ok(rows)
 }
 
 /// Adds a chunk's rows to the broadcast's progress; after a lane's last chunk, completes the
@@ -284,23 +306,23 @@ pub async fn record_progress(
     written: usize,
     lane_done: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE broadcasts SET delivered = delivered + $3, updated_at = now() \
          WHERE tenant_id = $1 AND id = $2",
+        broadcast.tenant_id,
+        broadcast.id,
+        i32::try_from(written).unwrap_or(i32::MAX),
     )
-    .bind(broadcast.tenant_id)
-    .bind(broadcast.id)
-    .bind(i32::try_from(written).unwrap_or(i32::MAX))
     .execute(&mut *conn)
     .await?;
     if lane_done {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE broadcasts SET status = 'Completed', completed_at = now() \
              WHERE tenant_id = $1 AND id = $2 AND status = 'FanningOut' AND NOT EXISTS ( \
                  SELECT FROM broadcast_lanes WHERE tenant_id = $1 AND broadcast_id = $2 AND NOT done)",
+            broadcast.tenant_id,
+            broadcast.id,
         )
-        .bind(broadcast.tenant_id)
-        .bind(broadcast.id)
         .execute(conn)
         .await?;
     }

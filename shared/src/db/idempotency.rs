@@ -36,39 +36,44 @@ pub async fn claim(
     request_hash: &[u8],
 ) -> sqlx::Result<Claim> {
     // Insert, or take over a record older than 24 hours (expired keys are reusable).
-    let claimed: Option<bool> = sqlx::query_scalar(
-        "INSERT INTO idempotency_keys (tenant_id, caller, key, request_hash) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (tenant_id, caller, key) DO UPDATE \
-           SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL, created_at = now() \
-           WHERE idempotency_keys.created_at < now() - interval '24 hours' \
-         RETURNING true",
+    let claimed = sqlx::query_scalar!(
+        r#"INSERT INTO idempotency_keys (tenant_id, caller, key, request_hash) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id, caller, key) DO UPDATE
+             SET request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL, created_at = now()
+             WHERE idempotency_keys.created_at < now() - interval '24 hours'
+           RETURNING true AS "claimed!""#,
+        tenant_id,
+        caller,
+        key,
+        request_hash,
     )
-    .bind(tenant_id)
-    .bind(caller)
-    .bind(key)
-    .bind(request_hash)
     .fetch_optional(&mut *conn)
     .await?;
     if claimed.is_some() {
         return Ok(Claim::Fresh);
     }
-    let (stored_hash, status, body): (Vec<u8>, Option<i16>, Option<serde_json::Value>) =
-        sqlx::query_as(
-            "SELECT request_hash, response_status, response_body FROM idempotency_keys \
+    let stored = sqlx::query!(
+        "SELECT request_hash, response_status, response_body FROM idempotency_keys \
          WHERE tenant_id = $1 AND caller = $2 AND key = $3",
-        )
-        .bind(tenant_id)
-        .bind(caller)
-        .bind(key)
-        .fetch_one(conn)
-        .await?;
-    Ok(match (stored_hash == request_hash, status, body) {
-        (true, Some(status), Some(body)) => Claim::Replay {
-            status: u16::try_from(status).unwrap_or(200),
-            body,
+        tenant_id,
+        caller,
+        key,
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(
+        match (
+            stored.request_hash == request_hash,
+            stored.response_status,
+            stored.response_body,
+        ) {
+            (true, Some(status), Some(body)) => Claim::Replay {
+                status: u16::try_from(status).unwrap_or(200),
+                body,
+            },
+            _ => Claim::Mismatch,
         },
-        _ => Claim::Mismatch,
-    })
+    )
 }
 
 /// Stores the response of a fresh claim (same transaction as the work).
@@ -80,15 +85,15 @@ pub async fn complete(
     status: u16,
     body: &serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE idempotency_keys SET response_status = $4, response_body = $5 \
          WHERE tenant_id = $1 AND caller = $2 AND key = $3",
+        tenant_id,
+        caller,
+        key,
+        i16::try_from(status).unwrap_or(200),
+        body,
     )
-    .bind(tenant_id)
-    .bind(caller)
-    .bind(key)
-    .bind(i16::try_from(status).unwrap_or(200))
-    .bind(body)
     .execute(conn)
     .await?;
     Ok(())

@@ -91,13 +91,23 @@ pub async fn ensure_schema(pool: &PgPool, auto_migrate: bool) -> anyhow::Result<
     Ok(())
 }
 
+/// Readiness: one round trip to the server.
+pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
+    sqlx::query_scalar!("SELECT 1 AS ping")
+        .fetch_one(pool)
+        .await?;
+    Ok(())
+}
+
 async fn pending_migrations(pool: &PgPool) -> anyhow::Result<Vec<String>> {
-    let table_exists: bool =
-        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+    let table_exists =
+        sqlx::query_scalar!(r#"SELECT to_regclass('_sqlx_migrations') IS NOT NULL AS "exists!""#)
             .fetch_one(pool)
             .await?;
+    // Checked against the bookkeeping table `sqlx migrate run` creates in the database the
+    // query data is prepared from, which is the table the migrator writes at run time.
     let applied: HashSet<i64> = if table_exists {
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        sqlx::query_scalar!("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(pool)
             .await?
             .into_iter()

@@ -6,11 +6,6 @@ use uuid::Uuid;
 
 use crate::domain::{NewRecipient, NotificationType, Preferences, Recipient};
 
-/// Columns in the order [`Row`] reads them.
-const COLUMNS: &str = "user_id, email, display_name, locale, email_enabled, email_opt_out, \
-     created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
 struct Row {
     user_id: String,
     email: Option<String>,
@@ -47,14 +42,6 @@ impl TryFrom<Row> for Recipient {
     }
 }
 
-/// A [`Row`] with whether the upsert inserted it.
-#[derive(sqlx::FromRow)]
-struct CreatedRow {
-    created: bool,
-    #[sqlx(flatten)]
-    row: Row,
-}
-
 /// Whether an upsert created the profile or replaced an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upserted {
@@ -79,30 +66,41 @@ pub async fn upsert(
         .collect();
     // `xmax = 0` holds only for a freshly inserted row version: an updated row carries the
     // updating transaction's id there.
-    let CreatedRow { created, row } = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO recipients AS r (tenant_id, user_id, email, display_name, locale, \
-         email_enabled, email_opt_out) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = EXCLUDED.email, \
-         display_name = EXCLUDED.display_name, locale = EXCLUDED.locale, \
-         email_enabled = EXCLUDED.email_enabled, email_opt_out = EXCLUDED.email_opt_out, \
-         updated_at = CASE WHEN (r.email, r.display_name, r.locale, r.email_enabled, r.email_opt_out) \
-             IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.display_name, EXCLUDED.locale, \
-             EXCLUDED.email_enabled, EXCLUDED.email_opt_out) THEN now() ELSE r.updated_at END \
-         RETURNING (xmax = 0) AS created, {COLUMNS}"
-    )))
-    .bind(tenant_id)
-    .bind(new.user_id.as_str())
-    .bind(new.email.as_deref())
-    .bind(new.display_name.as_deref())
-    .bind(new.locale.as_deref())
-    .bind(new.preferences.email_enabled)
-    .bind(opt_out)
+    let upserted = sqlx::query!(
+        r#"INSERT INTO recipients AS r (tenant_id, user_id, email, display_name, locale,
+             email_enabled, email_opt_out) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (tenant_id, user_id) DO UPDATE SET email = EXCLUDED.email,
+             display_name = EXCLUDED.display_name, locale = EXCLUDED.locale,
+             email_enabled = EXCLUDED.email_enabled, email_opt_out = EXCLUDED.email_opt_out,
+             updated_at = CASE WHEN (r.email, r.display_name, r.locale, r.email_enabled, r.email_opt_out)
+                 IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.display_name, EXCLUDED.locale,
+                 EXCLUDED.email_enabled, EXCLUDED.email_opt_out) THEN now() ELSE r.updated_at END
+           RETURNING (xmax = 0) AS "created!", user_id, email, display_name, locale, email_enabled,
+             email_opt_out, created_at, updated_at"#,
+        tenant_id,
+        new.user_id.as_str(),
+        new.email.as_deref(),
+        new.display_name.as_deref(),
+        new.locale.as_deref(),
+        new.preferences.email_enabled,
+        &opt_out as &[&str],
+    )
     .fetch_one(conn)
     .await?;
-    let outcome = if created {
+    let outcome = if upserted.created {
         Upserted::Created
     } else {
         Upserted::Updated
+    };
+    let row = Row {
+        user_id: upserted.user_id,
+        email: upserted.email,
+        display_name: upserted.display_name,
+        locale: upserted.locale,
+        email_enabled: upserted.email_enabled,
+        email_opt_out: upserted.email_opt_out,
+        created_at: upserted.created_at,
+        updated_at: upserted.updated_at,
     };
     Ok((row.try_into()?, outcome))
 }
@@ -113,11 +111,13 @@ pub async fn get(
     tenant_id: Uuid,
     user_id: &str,
 ) -> sqlx::Result<Option<Recipient>> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM recipients WHERE tenant_id = $1 AND user_id = $2"
-    )))
-    .bind(tenant_id)
-    .bind(user_id)
+    let row = sqlx::query_as!(
+        Row,
+        "SELECT user_id, email, display_name, locale, email_enabled, email_opt_out, \
+         created_at, updated_at FROM recipients WHERE tenant_id = $1 AND user_id = $2",
+        tenant_id,
+        user_id,
+    )
     .fetch_optional(conn)
     .await?;
     row.map(Recipient::try_from).transpose()
@@ -126,12 +126,14 @@ pub async fn get(
 /// Removes the profile; `false` when there was none.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
 pub async fn delete(conn: &mut PgConnection, tenant_id: Uuid, user_id: &str) -> sqlx::Result<bool> {
-    let deleted = sqlx::query("DELETE FROM recipients WHERE tenant_id = $1 AND user_id = $2")
-        .bind(tenant_id)
-        .bind(user_id)
-        .execute(conn)
-        .await?
-        .rows_affected();
+    let deleted = sqlx::query!(
+        "DELETE FROM recipients WHERE tenant_id = $1 AND user_id = $2",
+        tenant_id,
+        user_id,
+    )
+    .execute(conn)
+    .await?
+    .rows_affected();
     Ok(deleted > 0)
 }
 
@@ -146,13 +148,15 @@ pub async fn list(
     after: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<Recipient>> {
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM recipients WHERE tenant_id = $1 AND user_id > $2 \
-         ORDER BY user_id LIMIT $3"
-    )))
-    .bind(tenant_id)
-    .bind(after.unwrap_or_default())
-    .bind(limit)
+    let rows = sqlx::query_as!(
+        Row,
+        "SELECT user_id, email, display_name, locale, email_enabled, email_opt_out, \
+         created_at, updated_at FROM recipients WHERE tenant_id = $1 AND user_id > $2 \
+         ORDER BY user_id LIMIT $3",
+        tenant_id,
+        after.unwrap_or_default(),
+        limit,
+    )
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(Recipient::try_from).collect()

@@ -46,15 +46,17 @@ pub async fn insert(
     due_at: DateTime<Utc>,
     queue: QueueAt,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO schedules (id, tenant_id, kind, target_id, due_at, state) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(Uuid::now_v7())
-        .bind(tenant_id)
-        .bind(kind.as_str())
-        .bind(target_id)
-        .bind(due_at)
-        .bind(if queue.by_creator() { "Queued" } else { "Pending" })
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO schedules (id, tenant_id, kind, target_id, due_at, state) VALUES ($1, $2, $3, $4, $5, $6)",
+        Uuid::now_v7(),
+        tenant_id,
+        kind.as_str(),
+        target_id,
+        due_at,
+        if queue.by_creator() { "Queued" } else { "Pending" },
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -88,14 +90,14 @@ async fn settle(
     target_id: Uuid,
     state: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE schedules SET state = $4, updated_at = now() \
          WHERE tenant_id = $1 AND kind = $2 AND target_id = $3 AND state IN ('Pending', 'Queued')",
+        tenant_id,
+        kind.as_str(),
+        target_id,
+        state,
     )
-    .bind(tenant_id)
-    .bind(kind.as_str())
-    .bind(target_id)
-    .bind(state)
     .execute(conn)
     .await?;
     Ok(())
@@ -108,12 +110,12 @@ pub async fn state_of(
     kind: ScheduleKind,
     target_id: Uuid,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT state FROM schedules WHERE tenant_id = $1 AND kind = $2 AND target_id = $3",
+        tenant_id,
+        kind.as_str(),
+        target_id,
     )
-    .bind(tenant_id)
-    .bind(kind.as_str())
-    .bind(target_id)
     .fetch_optional(conn)
     .await
 }

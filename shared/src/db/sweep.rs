@@ -11,17 +11,18 @@ const SWEEP_LOCK: i64 = 0x0053_5745_4550; // "SWEEP"
 
 /// Takes the sweep's lock for the rest of the transaction; false when another scheduler holds it.
 pub async fn try_lock(conn: &mut PgConnection) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(SWEEP_LOCK)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock($1) AS "locked!""#,
+        SWEEP_LOCK
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// A schedule record whose time is near.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DueSchedule {
     pub tenant_id: Uuid,
-    #[sqlx(try_from = "String")]
     pub kind: ScheduleKind,
     pub target_id: Uuid,
     pub due_at: DateTime<Utc>,
@@ -35,16 +36,27 @@ pub async fn claim_due(
     horizon_secs: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<DueSchedule>> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "UPDATE schedules SET state = 'Queued', updated_at = now() WHERE id IN ( \
              SELECT id FROM schedules WHERE state = 'Pending' AND due_at < now() + make_interval(secs => $1) \
              ORDER BY due_at FOR UPDATE SKIP LOCKED LIMIT $2) \
          RETURNING tenant_id, kind, target_id, due_at",
+        horizon_secs as f64,
+        limit,
     )
-    .bind(horizon_secs as f64)
-    .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(DueSchedule {
+                tenant_id: row.tenant_id,
+                kind: ScheduleKind::try_from(row.kind)
+                    .map_err(|e| sqlx::Error::Decode(e.into()))?,
+                target_id: row.target_id,
+                due_at: row.due_at,
+            })
+        })
+        .collect()
 }
 
 /// Notifications accepted but not delivered `older_than_secs` after they were due. Their clock
@@ -54,18 +66,22 @@ pub async fn undelivered_notifications(
     older_than_secs: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
-    sqlx::query_as(
-        "(SELECT tenant_id, id FROM notifications WHERE status = 'Pending' \
-             AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2) \
-         UNION ALL \
-         (SELECT n.tenant_id, n.id FROM schedules s JOIN notifications n ON n.tenant_id = s.tenant_id AND n.id = s.target_id \
-             WHERE s.kind = 'Notification' AND s.state = 'Queued' AND n.status = 'Scheduled' \
-             AND s.due_at < now() - make_interval(secs => $1) LIMIT $2)",
+    let rows = sqlx::query!(
+        r#"(SELECT tenant_id AS "tenant_id!", id AS "id!" FROM notifications WHERE status = 'Pending'
+             AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2)
+           UNION ALL
+           (SELECT n.tenant_id, n.id FROM schedules s JOIN notifications n ON n.tenant_id = s.tenant_id AND n.id = s.target_id
+             WHERE s.kind = 'Notification' AND s.state = 'Queued' AND n.status = 'Scheduled'
+             AND s.due_at < now() - make_interval(secs => $1) LIMIT $2)"#,
+        older_than_secs as f64,
+        limit,
     )
-    .bind(older_than_secs as f64)
-    .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.tenant_id, row.id))
+        .collect())
 }
 
 /// Emails waiting without progress; their clock restarts so the next tick does not queue them
@@ -75,16 +91,20 @@ pub async fn stalled_emails(
     older_than_secs: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "UPDATE email_deliveries SET updated_at = now() WHERE (tenant_id, notification_id) IN ( \
              SELECT tenant_id, notification_id FROM email_deliveries WHERE state IN ('Pending', 'Retrying') \
              AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING tenant_id, notification_id",
+        older_than_secs as f64,
+        limit,
     )
-    .bind(older_than_secs as f64)
-    .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.tenant_id, row.notification_id))
+        .collect())
 }
 
 /// Claims whose SMTP exchange never reached `DATA` within `lease_secs` of the claim: the
@@ -98,19 +118,23 @@ pub async fn retake_unstarted_sends(
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
     let message = "The worker stopped before sending the email's body; it is sent again.";
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "UPDATE email_deliveries SET state = 'Retrying', last_error = $3, updated_at = now() \
          WHERE (tenant_id, notification_id) IN ( \
              SELECT tenant_id, notification_id FROM email_deliveries WHERE state = 'Sending' \
              AND data_started_at IS NULL AND updated_at < now() - make_interval(secs => $1) \
              ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING tenant_id, notification_id",
+        lease_secs as f64,
+        limit,
+        message,
     )
-    .bind(lease_secs as f64)
-    .bind(limit)
-    .bind(message)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.tenant_id, row.notification_id))
+        .collect())
 }
 
 /// Sends whose worker stopped after the body started to go (the server had answered `DATA`)
@@ -123,22 +147,22 @@ pub async fn abandon_interrupted_sends(
     let message = "The worker stopped after handing the email's body to the mail server and \
                    before recording its answer; it may have been delivered, so it was not sent \
                    again to avoid sending it twice.";
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "WITH stuck AS (UPDATE email_deliveries SET state = 'Failed', last_error = $2, updated_at = now() \
              WHERE state = 'Sending' AND data_started_at < now() - make_interval(secs => $1) \
              RETURNING tenant_id, notification_id) \
          UPDATE notifications n SET status = CASE WHEN n.status = 'Read' THEN n.status ELSE 'Failed' END, \
              error_message = $2 FROM stuck WHERE n.tenant_id = stuck.tenant_id AND n.id = stuck.notification_id",
+        older_than_secs as f64,
+        message,
     )
-    .bind(older_than_secs as f64)
-    .bind(message)
     .execute(conn)
     .await?
     .rows_affected())
 }
 
 /// Where a stalled broadcast resumes: an unfinished lane at its cursor, or (no lanes yet) its start.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct StalledBroadcast {
     pub tenant_id: Uuid,
     pub broadcast_id: Uuid,
@@ -156,25 +180,27 @@ pub async fn stalled_broadcasts(
     older_than_secs: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<StalledBroadcast>> {
-    sqlx::query_as(
-        "WITH stalled AS ( \
-             UPDATE broadcasts SET updated_at = now() WHERE (tenant_id, id) IN ( \
-                 SELECT tenant_id, id FROM broadcasts WHERE status IN ('Queued', 'FanningOut') \
-                 AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED) \
-             OR (tenant_id, id) IN ( \
-                 SELECT b.tenant_id, b.id FROM schedules s \
-                 JOIN broadcasts b ON b.tenant_id = s.tenant_id AND b.id = s.target_id \
-                 WHERE s.kind = 'Broadcast' AND s.state = 'Queued' AND b.status = 'Scheduled' \
-                 AND s.due_at < now() - make_interval(secs => $1) \
-                 AND b.updated_at < now() - make_interval(secs => $1) LIMIT $2 \
-                 FOR UPDATE OF b SKIP LOCKED) \
-             RETURNING tenant_id, id) \
-         SELECT s.tenant_id, s.id AS broadcast_id, l.lane, l.cursor FROM stalled s \
-         LEFT JOIN broadcast_lanes l ON l.tenant_id = s.tenant_id AND l.broadcast_id = s.id AND NOT l.done",
+    sqlx::query_as!(
+        StalledBroadcast,
+        r#"WITH stalled AS (
+             UPDATE broadcasts SET updated_at = now() WHERE (tenant_id, id) IN (
+                 SELECT tenant_id, id FROM broadcasts WHERE status IN ('Queued', 'FanningOut')
+                 AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2
+                 FOR UPDATE SKIP LOCKED)
+             OR (tenant_id, id) IN (
+                 SELECT b.tenant_id, b.id FROM schedules s
+                 JOIN broadcasts b ON b.tenant_id = s.tenant_id AND b.id = s.target_id
+                 WHERE s.kind = 'Broadcast' AND s.state = 'Queued' AND b.status = 'Scheduled'
+                 AND s.due_at < now() - make_interval(secs => $1)
+                 AND b.updated_at < now() - make_interval(secs => $1) LIMIT $2
+                 FOR UPDATE OF b SKIP LOCKED)
+             RETURNING tenant_id, id)
+         SELECT s.tenant_id AS "tenant_id!", s.id AS "broadcast_id!", l.lane AS "lane?",
+           l.cursor AS "cursor?" FROM stalled s
+         LEFT JOIN broadcast_lanes l ON l.tenant_id = s.tenant_id AND l.broadcast_id = s.id AND NOT l.done"#,
+        older_than_secs as f64,
+        limit,
     )
-    .bind(older_than_secs as f64)
-    .bind(limit)
     .fetch_all(conn)
     .await
 }
@@ -185,26 +211,30 @@ pub async fn stalled_chat_broadcasts(
     older_than_secs: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<(Uuid, Uuid, i32)>> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "UPDATE chat_broadcasts SET updated_at = now() WHERE (tenant_id, id) IN ( \
              SELECT tenant_id, id FROM chat_broadcasts WHERE status <> 'Completed' \
              AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING tenant_id, id, cursor",
+        older_than_secs as f64,
+        limit,
     )
-    .bind(older_than_secs as f64)
-    .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.tenant_id, row.id, row.cursor))
+        .collect())
 }
 
 /// Forgets idempotency keys past their 24 hours and schedule records long finished.
 pub async fn purge_expired(conn: &mut PgConnection) -> sqlx::Result<u64> {
     let keys =
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+        sqlx::query!("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
             .execute(&mut *conn)
             .await?
             .rows_affected();
-    let schedules = sqlx::query(
+    let schedules = sqlx::query!(
         "DELETE FROM schedules WHERE state IN ('Done', 'Cancelled') AND updated_at < now() - interval '7 days'",
     )
     .execute(conn)

@@ -6,13 +6,22 @@ use uuid::Uuid;
 
 use crate::domain::{NewTopic, Subscription, Topic, ids};
 
-/// Topic columns with the live subscriber count, in the order [`Row`] reads them. The count is
-/// an index-only scan of the subscriptions' primary key, so no counter can drift.
-const COLUMNS: &str = "t.id, t.name, t.description, t.created_at, \
-     (SELECT count(*) FROM topic_subscriptions s \
-      WHERE s.tenant_id = t.tenant_id AND s.topic_id = t.id) AS subscriber_count";
+/// `sqlx::query_as!` into [`Row`]: `topic_query!("WHERE …", args…)` reads topics `t` with the
+/// live subscriber count. The count is an index-only scan of the subscriptions' primary key, so
+/// no counter can drift.
+macro_rules! topic_query {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            Row,
+            r#"SELECT t.id, t.name, t.description, t.created_at,
+                 (SELECT count(*) FROM topic_subscriptions s
+                  WHERE s.tenant_id = t.tenant_id AND s.topic_id = t.id) AS "subscriber_count!"
+               FROM topics t "# + $rest,
+            $($arg),*
+        )
+    };
+}
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
     name: String,
@@ -42,15 +51,15 @@ pub async fn insert(
     new: &NewTopic,
 ) -> sqlx::Result<Option<Topic>> {
     let (id, created_at) = ids::new_id();
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO topics (tenant_id, id, name, description, created_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT ON CONSTRAINT topics_name_key DO NOTHING",
+        tenant_id,
+        id,
+        new.name,
+        new.description.as_deref(),
+        created_at,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(&new.name)
-    .bind(new.description.as_deref())
-    .bind(created_at)
     .execute(conn)
     .await?
     .rows_affected();
@@ -69,13 +78,9 @@ pub async fn get(
     tenant_id: Uuid,
     id: Uuid,
 ) -> sqlx::Result<Option<Topic>> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM topics t WHERE t.tenant_id = $1 AND t.id = $2"
-    )))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
+    let row = topic_query!("WHERE t.tenant_id = $1 AND t.id = $2", tenant_id, id)
+        .fetch_optional(conn)
+        .await?;
     Ok(row.map(Into::into))
 }
 
@@ -88,14 +93,13 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<Topic>> {
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM topics t WHERE t.tenant_id = $1 AND t.id > $2 \
-         ORDER BY t.id LIMIT $3"
-    )))
-    .bind(tenant_id)
-    // The nil UUID sorts before every real id: one statement serves the first page too.
-    .bind(after.unwrap_or(Uuid::nil()))
-    .bind(limit)
+    let rows = topic_query!(
+        "WHERE t.tenant_id = $1 AND t.id > $2 ORDER BY t.id LIMIT $3",
+        tenant_id,
+        // The nil UUID sorts before every real id: one statement serves the first page too.
+        after.unwrap_or(Uuid::nil()),
+        limit,
+    )
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
@@ -105,12 +109,14 @@ pub async fn list(
 /// when there was no such topic.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, topic_id = %id))]
 pub async fn delete(conn: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
-    let deleted = sqlx::query("DELETE FROM topics WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .execute(conn)
-        .await?
-        .rows_affected();
+    let deleted = sqlx::query!(
+        "DELETE FROM topics WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        id,
+    )
+    .execute(conn)
+    .await?
+    .rows_affected();
     Ok(deleted > 0)
 }
 
@@ -122,23 +128,26 @@ pub async fn lock_existing(
     tenant_id: Uuid,
     id: Uuid,
 ) -> sqlx::Result<bool> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM topics WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
+    let found = sqlx::query_scalar!(
+        "SELECT 1 AS found FROM topics WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE",
+        tenant_id,
+        id,
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(found.is_some())
 }
 
 /// Whether the topic exists (no lock).
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id, topic_id = %id))]
 pub async fn exists(conn: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM topics WHERE tenant_id = $1 AND id = $2)")
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM topics WHERE tenant_id = $1 AND id = $2) AS "exists!""#,
+        tenant_id,
+        id,
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// Subscribes every user in `user_ids` (unique) in one statement; returns how many were new.
@@ -150,14 +159,14 @@ pub async fn subscribe(
     topic_id: Uuid,
     user_ids: &[String],
 ) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "INSERT INTO topic_subscriptions (tenant_id, topic_id, user_id) \
          SELECT $1, $2, user_id FROM unnest($3::text[]) AS user_id \
          ON CONFLICT (tenant_id, topic_id, user_id) DO NOTHING",
+        tenant_id,
+        topic_id,
+        user_ids,
     )
-    .bind(tenant_id)
-    .bind(topic_id)
-    .bind(user_ids)
     .execute(conn)
     .await?
     .rows_affected())
@@ -171,13 +180,13 @@ pub async fn unsubscribe(
     topic_id: Uuid,
     user_ids: &[String],
 ) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "DELETE FROM topic_subscriptions \
          WHERE tenant_id = $1 AND topic_id = $2 AND user_id = ANY($3)",
+        tenant_id,
+        topic_id,
+        user_ids,
     )
-    .bind(tenant_id)
-    .bind(topic_id)
-    .bind(user_ids)
     .execute(conn)
     .await?
     .rows_affected())
@@ -193,21 +202,15 @@ pub async fn subscribers(
     after: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<Subscription>> {
-    let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT user_id, created_at FROM topic_subscriptions \
+    sqlx::query_as!(
+        Subscription,
+        "SELECT user_id, created_at AS subscribed_at FROM topic_subscriptions \
          WHERE tenant_id = $1 AND topic_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4",
+        tenant_id,
+        topic_id,
+        after.unwrap_or_default(),
+        limit,
     )
-    .bind(tenant_id)
-    .bind(topic_id)
-    .bind(after.unwrap_or_default())
-    .bind(limit)
     .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(user_id, subscribed_at)| Subscription {
-            user_id,
-            subscribed_at,
-        })
-        .collect())
+    .await
 }

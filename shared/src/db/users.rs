@@ -32,37 +32,37 @@ pub async fn erase(
     tenant_id: Uuid,
     user_id: &str,
 ) -> sqlx::Result<UserRows> {
-    let schedules = sqlx::query(
+    // Each statement takes the tenant as $1 and the user as $2.
+    macro_rules! delete {
+        ($sql:literal) => {
+            sqlx::query!($sql, tenant_id, user_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        };
+    }
+    let schedules = delete!(
         "DELETE FROM schedules WHERE tenant_id = $1 AND kind = 'Notification' AND target_id IN \
-         (SELECT id FROM notifications WHERE tenant_id = $1 AND user_id = $2)",
-    )
-    .bind(tenant_id)
-    .bind(user_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let email_deliveries = sqlx::query(
+         (SELECT id FROM notifications WHERE tenant_id = $1 AND user_id = $2)"
+    );
+    let email_deliveries = delete!(
         "DELETE FROM email_deliveries WHERE tenant_id = $1 AND notification_id IN \
-         (SELECT id FROM notifications WHERE tenant_id = $1 AND user_id = $2)",
+         (SELECT id FROM notifications WHERE tenant_id = $1 AND user_id = $2)"
+    );
+    let notifications = delete!("DELETE FROM notifications WHERE tenant_id = $1 AND user_id = $2");
+    let idempotency_keys = sqlx::query!(
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND caller = $2",
+        tenant_id,
+        user_caller(user_id),
     )
-    .bind(tenant_id)
-    .bind(user_id)
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    let notifications = delete_by_user(conn, "notifications", tenant_id, user_id).await?;
-    let idempotency_keys =
-        sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND caller = $2")
-            .bind(tenant_id)
-            .bind(user_caller(user_id))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    let recipients = delete_by_user(conn, "recipients", tenant_id, user_id).await?;
+    let recipients = delete!("DELETE FROM recipients WHERE tenant_id = $1 AND user_id = $2");
     let topic_subscriptions =
-        delete_by_user(conn, "topic_subscriptions", tenant_id, user_id).await?;
+        delete!("DELETE FROM topic_subscriptions WHERE tenant_id = $1 AND user_id = $2");
     let broadcast_recipients =
-        delete_by_user(conn, "broadcast_recipients", tenant_id, user_id).await?;
+        delete!("DELETE FROM broadcast_recipients WHERE tenant_id = $1 AND user_id = $2");
     let (chat_memberships, chat_messages) = erase_chat_data(conn, tenant_id, user_id).await?;
     Ok(UserRows {
         chat_memberships,
@@ -85,38 +85,24 @@ async fn erase_chat_data(
     tenant_id: Uuid,
     user_id: &str,
 ) -> sqlx::Result<(u64, u64)> {
-    let direct = sqlx::query(
-        "DELETE FROM chats c USING chat_members m WHERE c.tenant_id = $1 AND c.type = 'Direct' \
-         AND m.tenant_id = c.tenant_id AND m.chat_id = c.id AND m.user_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(user_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let messages = sqlx::query("DELETE FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2")
-        .bind(tenant_id)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    let memberships = sqlx::query("DELETE FROM chat_members WHERE tenant_id = $1 AND user_id = $2")
-        .bind(tenant_id)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    for statement in [
-        "UPDATE chats SET created_by = NULL WHERE tenant_id = $1 AND created_by = $2",
-        "DELETE FROM chat_broadcasts WHERE tenant_id = $1 AND sender_id = $2",
-        "DELETE FROM chat_broadcast_targets WHERE tenant_id = $1 AND user_id = $2",
-    ] {
-        sqlx::query(statement)
-            .bind(tenant_id)
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
+    // Each statement takes the tenant as $1 and the user as $2.
+    macro_rules! run {
+        ($sql:literal) => {
+            sqlx::query!($sql, tenant_id, user_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        };
     }
+    let direct = run!(
+        "DELETE FROM chats c USING chat_members m WHERE c.tenant_id = $1 AND c.type = 'Direct' \
+         AND m.tenant_id = c.tenant_id AND m.chat_id = c.id AND m.user_id = $2"
+    );
+    let messages = run!("DELETE FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2");
+    let memberships = run!("DELETE FROM chat_members WHERE tenant_id = $1 AND user_id = $2");
+    run!("UPDATE chats SET created_by = NULL WHERE tenant_id = $1 AND created_by = $2");
+    run!("DELETE FROM chat_broadcasts WHERE tenant_id = $1 AND sender_id = $2");
+    run!("DELETE FROM chat_broadcast_targets WHERE tenant_id = $1 AND user_id = $2");
     Ok((memberships + direct, messages))
 }
 
@@ -129,85 +115,34 @@ async fn rename_chat_data(
     old_id: &str,
     new_id: &str,
 ) -> sqlx::Result<(u64, u64)> {
+    // Each statement takes the tenant as $1, the old id as $2 and the new one as $3.
+    macro_rules! run {
+        ($sql:literal) => {
+            sqlx::query!($sql, tenant_id, old_id, new_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        };
+    }
     let memberships =
-        sqlx::query("UPDATE chat_members SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2")
-            .bind(tenant_id)
-            .bind(old_id)
-            .bind(new_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    let messages = sqlx::query(
-        "UPDATE chat_messages SET sender_id = $3 WHERE tenant_id = $1 AND sender_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(old_id)
-    .bind(new_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+        run!("UPDATE chat_members SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2");
+    let messages =
+        run!("UPDATE chat_messages SET sender_id = $3 WHERE tenant_id = $1 AND sender_id = $2");
     // A direct chat's key is its two members in order, separated by a space.
-    for statement in [
+    sqlx::query!(
         "UPDATE chats c SET direct_key = (SELECT string_agg(m.user_id, ' ' ORDER BY m.user_id) \
            FROM chat_members m WHERE m.tenant_id = c.tenant_id AND m.chat_id = c.id) \
          WHERE c.tenant_id = $1 AND c.type = 'Direct' AND c.id IN (SELECT chat_id FROM chat_members \
-           WHERE tenant_id = $1 AND user_id = $3)",
-        "UPDATE chats SET created_by = $3 WHERE tenant_id = $1 AND created_by = $2",
-        "UPDATE chat_broadcasts SET sender_id = $3 WHERE tenant_id = $1 AND sender_id = $2",
-        "UPDATE chat_broadcast_targets SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2",
-    ] {
-        sqlx::query(statement)
-            .bind(tenant_id)
-            .bind(old_id)
-            .bind(new_id)
-            .execute(&mut *conn)
-            .await?;
-    }
+           WHERE tenant_id = $1 AND user_id = $2)",
+        tenant_id,
+        new_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    run!("UPDATE chats SET created_by = $3 WHERE tenant_id = $1 AND created_by = $2");
+    run!("UPDATE chat_broadcasts SET sender_id = $3 WHERE tenant_id = $1 AND sender_id = $2");
+    run!("UPDATE chat_broadcast_targets SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2");
     Ok((memberships, messages))
-}
-
-/// The tables keyed by (tenant_id, …, user_id) that erase and rename treat alike.
-const USER_TABLES: [&str; 4] = [
-    "notifications",
-    "recipients",
-    "topic_subscriptions",
-    "broadcast_recipients",
-];
-
-async fn delete_by_user(
-    conn: &mut PgConnection,
-    table: &str,
-    tenant_id: Uuid,
-    user_id: &str,
-) -> sqlx::Result<u64> {
-    debug_assert!(USER_TABLES.contains(&table));
-    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM {table} WHERE tenant_id = $1 AND user_id = $2"
-    )))
-    .bind(tenant_id)
-    .bind(user_id)
-    .execute(conn)
-    .await?
-    .rows_affected())
-}
-
-async fn rename_in(
-    conn: &mut PgConnection,
-    table: &str,
-    tenant_id: Uuid,
-    old_id: &str,
-    new_id: &str,
-) -> sqlx::Result<u64> {
-    debug_assert!(USER_TABLES.contains(&table));
-    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE {table} SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2"
-    )))
-    .bind(tenant_id)
-    .bind(old_id)
-    .bind(new_id)
-    .execute(conn)
-    .await?
-    .rows_affected())
 }
 
 /// Whether anything is stored for `user_id` in the tenant: every table [`rename`] writes to, so a
@@ -219,21 +154,21 @@ pub async fn has_data(
     tenant_id: Uuid,
     user_id: &str,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM notifications WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM idempotency_keys WHERE tenant_id = $1 AND caller = $3) \
-             OR EXISTS (SELECT 1 FROM recipients WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM topic_subscriptions WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM chat_members WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2) \
-             OR EXISTS (SELECT 1 FROM broadcast_recipients WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM chat_broadcasts WHERE tenant_id = $1 AND sender_id = $2) \
-             OR EXISTS (SELECT 1 FROM chat_broadcast_targets WHERE tenant_id = $1 AND user_id = $2) \
-             OR EXISTS (SELECT 1 FROM chats WHERE tenant_id = $1 AND created_by = $2)",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM notifications WHERE tenant_id = $1 AND user_id = $2)
+             OR EXISTS (SELECT 1 FROM idempotency_keys WHERE tenant_id = $1 AND caller = $3)
+             OR EXISTS (SELECT 1 FROM recipients WHERE tenant_id = $1 AND user_id = $2)
+             OR EXISTS (SELECT 1 FROM topic_subscriptions WHERE tenant_id = $1 AND user_id = $2)
+             OR EXISTS (SELECT 1 FROM chat_members WHERE tenant_id = $1 AND user_id = $2)
+             OR EXISTS (SELECT 1 FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2)
+             OR EXISTS (SELECT 1 FROM broadcast_recipients WHERE tenant_id = $1 AND user_id = $2)
+             OR EXISTS (SELECT 1 FROM chat_broadcasts WHERE tenant_id = $1 AND sender_id = $2)
+             OR EXISTS (SELECT 1 FROM chat_broadcast_targets WHERE tenant_id = $1 AND user_id = $2)
+             OR EXISTS (SELECT 1 FROM chats WHERE tenant_id = $1 AND created_by = $2) AS "found!""#,
+        tenant_id,
+        user_id,
+        user_caller(user_id),
     )
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(user_caller(user_id))
     .fetch_one(conn)
     .await
 }
@@ -246,20 +181,34 @@ pub async fn rename(
     old_id: &str,
     new_id: &str,
 ) -> sqlx::Result<UserRows> {
-    let notifications = rename_in(conn, "notifications", tenant_id, old_id, new_id).await?;
-    let idempotency_keys =
-        sqlx::query("UPDATE idempotency_keys SET caller = $3 WHERE tenant_id = $1 AND caller = $2")
-            .bind(tenant_id)
-            .bind(user_caller(old_id))
-            .bind(user_caller(new_id))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    let recipients = rename_in(conn, "recipients", tenant_id, old_id, new_id).await?;
-    let topic_subscriptions =
-        rename_in(conn, "topic_subscriptions", tenant_id, old_id, new_id).await?;
-    let broadcast_recipients =
-        rename_in(conn, "broadcast_recipients", tenant_id, old_id, new_id).await?;
+    // Each statement takes the tenant as $1, the old id as $2 and the new one as $3.
+    macro_rules! rename {
+        ($sql:literal) => {
+            sqlx::query!($sql, tenant_id, old_id, new_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        };
+    }
+    let notifications =
+        rename!("UPDATE notifications SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2");
+    let idempotency_keys = sqlx::query!(
+        "UPDATE idempotency_keys SET caller = $3 WHERE tenant_id = $1 AND caller = $2",
+        tenant_id,
+        user_caller(old_id),
+        user_caller(new_id),
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let recipients =
+        rename!("UPDATE recipients SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2");
+    let topic_subscriptions = rename!(
+        "UPDATE topic_subscriptions SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2"
+    );
+    let broadcast_recipients = rename!(
+        "UPDATE broadcast_recipients SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2"
+    );
     let (chat_memberships, chat_messages) =
         rename_chat_data(conn, tenant_id, old_id, new_id).await?;
     Ok(UserRows {
@@ -281,9 +230,11 @@ pub async fn lock_rename_target(
     tenant_id: Uuid,
     new_user_id: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("{tenant_id}:{new_user_id}"))
-        .execute(conn)
-        .await?;
+    sqlx::query_scalar!(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)) AS locked",
+        format!("{tenant_id}:{new_user_id}"),
+    )
+    .fetch_one(conn)
+    .await?;
     Ok(())
 }
