@@ -53,14 +53,14 @@ impl QueuePolicy {
 
     fn backoff(&self) -> anyhow::Result<ExponentialBackoff> {
         let longest = self.longest_backoff.max(self.first_backoff);
-        let maker = ExponentialBackoffMaker::new(
+        let mut maker = ExponentialBackoffMaker::new(
             self.first_backoff,
             longest,
             self.jitter,
             HasherRng::default(),
         )
         .with_context(|| format!("invalid backoff for the {} queue", self.kind))?;
-        Ok(maker.clone().make_backoff())
+        Ok(maker.make_backoff())
     }
 }
 
