@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use herald_tests::database::TestDatabase;
-use herald_tests::process::{HeraldProcess, free_port};
+use herald_tests::process::HeraldProcess;
 use herald_tests::{TEST_JWT_SECRET, redis_url};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -55,7 +55,7 @@ impl Stack {
 
     /// Starts a Herald binary on a free port and waits until it is healthy.
     pub async fn start(&self, binary: &str) -> HeraldProcess {
-        let mut process = HeraldProcess::start(binary, free_port(), &self.env);
+        let mut process = HeraldProcess::start(binary, &self.env).await;
         process.wait_healthy().await;
         process
     }

@@ -19,7 +19,7 @@ HERALD_PY_REQUIREMENTS=(
   "honcho==2.0.0"                 # Procfile runner used by scripts/dev
   "openapi-spec-validator==0.9.0" # tests validate openapi/openapi.json
   "aiosmtpd==1.4.6"               # local SMTP sink for email delivery tests
-  "schemathesis==4.32.5"          # schema-driven API fuzzer (tests/tests/fuzz.rs, scripts/fuzz)
+  "schemathesis==4.32.5"          # schema-driven API fuzzer (tests/tests/e2e/api/fuzz.rs, scripts/fuzz)
 )
 
 # Where the repo root is, worked out from this file's location so callers can

@@ -37,9 +37,14 @@ _herald_sqlx_cli_version() {
 }
 
 # Sets HERALD_SQLX_BIN to a bin dir holding `sqlx` and `cargo-sqlx` of the locked
-# version: one already on PATH (or in ~/.cargo/bin), else the project's own copy
-# under .herald/sqlx-cli, installed there with `cargo install --locked` when
-# missing. A project-local copy leaves a developer's global sqlx-cli alone.
+# version: one already on PATH (or in ~/.cargo/bin), else Herald's own copy in
+# the user's cache (~/.cache/herald/sqlx-cli-<version>), installed there with
+# `cargo install --locked` when missing. Outside the clone, so a fresh clone (as
+# CI's is) reuses it; apart from PATH, so a developer's own sqlx-cli stays as is.
+_herald_sqlx_cache_dir() {
+  printf '%s/herald/sqlx-cli-%s' "${XDG_CACHE_HOME:-$HOME/.cache}" "$1"
+}
+
 ensure_sqlx_cli() {
   local want dir candidates=() started
   want=$(_herald_sqlx_locked_version)
@@ -47,7 +52,7 @@ ensure_sqlx_cli() {
     _herald_sqlx_log "ERROR: no sqlx package in Cargo.lock"
     exit 1
   }
-  candidates+=("$(_herald_sqlx_root)/.herald/sqlx-cli/bin")
+  candidates+=("$(_herald_sqlx_cache_dir "$want")/bin")
   if command -v cargo-sqlx >/dev/null 2>&1; then
     candidates+=("$(dirname "$(command -v cargo-sqlx)")")
   fi
@@ -58,7 +63,7 @@ ensure_sqlx_cli() {
       return 0
     fi
   done
-  dir="$(_herald_sqlx_root)/.herald/sqlx-cli"
+  dir=$(_herald_sqlx_cache_dir "$want")
   _herald_sqlx_log "installing sqlx-cli $want ($HERALD_SQLX_CLI_FEATURES) into $dir"
   started=$SECONDS
   cargo install sqlx-cli --version "=$want" --locked --no-default-features \

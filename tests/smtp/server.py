@@ -16,9 +16,10 @@ and while the file named by --control holds `4xx` or `5xx`, every delivery gets 
 its message, and while it holds `stall`, every RCPT TO hangs 25 s, then 451. Stalls happen before
 the body on purpose: a server that hangs after it leaves no client able to know whether the
 message was taken, so a worker killed meanwhile must fail the email rather than risk a second
-one, which the suite would count as lost (tests/tests/interrupted_sends.rs covers that case). Every attempt (accepted or not) is appended to --attempts as a JSON line
+one, which the suite would count as lost (tests/tests/e2e/pipeline/interrupted_sends.rs covers that case). Every attempt (accepted or not) is appended to --attempts as a JSON line
 {to, subject, outcome}, so the suite knows which emails were refused for good.
-Prints "ready" once listening.
+Listens on --port (default 0: a port the kernel picks, so no two servers race for one) and
+prints "ready <port>" once listening.
 """
 
 import argparse
@@ -28,7 +29,7 @@ import email.policy
 import json
 import os
 
-from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 TRANSIENT = "451 4.3.0 Temporary local problem, try again later"
 PERMANENT = "550 5.1.1 Mailbox unavailable: no such user here"
@@ -133,7 +134,7 @@ class Handler:
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--out", required=True)
     parser.add_argument("--fail-transient", type=int, default=0)
     parser.add_argument("--fail-permanent", action="store_true")
@@ -147,14 +148,12 @@ async def main():
     if args.control and not os.path.exists(args.control):
         open(args.control, "w", encoding="utf-8").close()
     handler = Handler(args)
-    controller = Controller(handler, hostname="127.0.0.1", port=args.port)
-    controller.start()
-    print("ready", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        controller.stop()
-
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(handler), host="127.0.0.1", port=args.port
+    )
+    print(f"ready {server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
 
 if __name__ == "__main__":
     asyncio.run(main())

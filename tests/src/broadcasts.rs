@@ -8,6 +8,12 @@ use serde_json::{Value, json};
 use crate::TestApp;
 use crate::test_app::json_body;
 
+/// `herald-scheduler` settings for fast ticks and sweeps, so recovery shows within seconds.
+pub const FAST_SCHEDULER: [(&str, &str); 2] = [
+    ("HERALD_SCHEDULER_CRON", "* * * * * *"),
+    ("HERALD_SWEEP_AFTER_SECS", "1"),
+];
+
 /// `POST /Broadcasts` with the tenant's key; asserts 202.
 pub async fn broadcast(app: &TestApp, body: Value) -> Value {
     let response = app

@@ -5,7 +5,7 @@ use herald_shared::domain::UserId;
 use herald_shared::events::{self, MessagingEvent};
 use uuid::Uuid;
 
-use crate::process::{HeraldProcess, free_port};
+use crate::process::HeraldProcess;
 use crate::raw_hub::{RawHubClient, Refused};
 use crate::signalr::{ClientOptions, SignalRClient};
 use crate::{Tenant, TestApp};
@@ -134,7 +134,7 @@ impl TestApp {
         old_id
     }
 
-    /// Starts a `herald-hub` node on `port`, with the app's database, Redis prefix and secret.
+    /// Starts a `herald-hub` node on `port` (0: one the kernel picks), with the app's database, Redis prefix and secret.
     pub async fn start_hub_node(&self, port: u16, extra_env: &[(&str, &str)]) -> HeraldProcess {
         let mut env = self.env();
         env.extend(
@@ -142,14 +142,14 @@ impl TestApp {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let mut node = HeraldProcess::start("herald-hub", port, &env);
+        let mut node = HeraldProcess::start_on("herald-hub", port, &env).await;
         node.wait_healthy().await;
         node
     }
 
-    /// Starts a `herald-hub` node on a free port.
+    /// Starts a `herald-hub` node on a port the kernel picks.
     pub async fn spawn_hub_node(&self) -> HeraldProcess {
-        self.start_hub_node(free_port(), &[]).await
+        self.start_hub_node(0, &[]).await
     }
 
     async fn redis(&self) -> redis::aio::ConnectionManager {

@@ -26,24 +26,14 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    // The kernel may hand the same ephemeral port out again once its probe listener is closed,
-    // so two processes of one test could be given one port: never return a port twice.
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("free port")
-            .port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
+/// A port nothing listens on right now, for an address that must refuse connections. Never hand
+/// it to a server: another process may bind it before the server does (a server gets port 0 and
+/// says which port it bound; see [`HeraldProcess::start`] and [`crate::redis_server`]).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
 }
 
 pub fn log_dir() -> PathBuf {
@@ -61,13 +51,24 @@ pub struct HeraldProcess {
 }
 
 impl HeraldProcess {
-    /// Starts `binary` with exactly `env` (plus PATH), in a scratch directory so a developer's
-    /// `.env` cannot leak in.
-    pub fn start(binary: &str, port: u16, env: &[(String, String)]) -> Self {
-        let log_path = log_dir().join(format!(
-            "{binary}-{port}-{}.log",
-            uuid::Uuid::new_v4().simple()
-        ));
+    /// Starts `binary` with exactly `env` (plus PATH) on a port the kernel picks (`PORT=0`), in a
+    /// scratch directory so a developer's `.env` cannot leak in; returns once the process has
+    /// logged the address it bound.
+    pub async fn start(binary: &str, env: &[(String, String)]) -> Self {
+        Self::start_on(binary, 0, env).await
+    }
+
+    /// [`Self::start`] on a given port: a process restarted where its clients expect it.
+    pub async fn start_on(binary: &str, port: u16, env: &[(String, String)]) -> Self {
+        let mut process = Self::spawn(binary, port, env);
+        process.port = process.bound_port().await;
+        process
+    }
+
+    /// Starts `binary` without waiting for it to listen: for a process that must fail to start.
+    /// `port` stays what was asked for (0: unknown).
+    pub fn spawn(binary: &str, port: u16, env: &[(String, String)]) -> Self {
+        let log_path = log_dir().join(format!("{binary}-{}.log", uuid::Uuid::new_v4().simple()));
         let log = File::create(&log_path).expect("log file");
         let child = Command::new(bin_path(binary))
             .env_clear()
@@ -84,6 +85,28 @@ impl HeraldProcess {
             child,
             port,
             log_path,
+        }
+    }
+
+    /// The port of the process's `listening on http://…` line, waiting for it (bounded).
+    async fn bound_port(&mut self) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(port) = announced_port(&self.logs()) {
+                return port;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "process exited with {status} before listening:\n{}",
+                    self.logs()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not listening after 20 s:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -158,6 +181,20 @@ impl Drop for HeraldProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The port in the first `listening on http://<address>` a Herald process logs.
+fn announced_port(log: &str) -> Option<u16> {
+    const ANNOUNCEMENT: &str = "listening on http://";
+    let rest = &log[log.find(ANNOUNCEMENT)? + ANNOUNCEMENT.len()..];
+    let address: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']'))
+        .collect();
+    address
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.port())
 }
 
 pub fn signal(pid: u32, name: &str) {

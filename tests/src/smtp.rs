@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::process::free_port;
-
 /// How the server answers deliveries.
 #[derive(Clone, Copy, Debug)]
 pub enum SmtpBehaviour {
@@ -74,19 +72,13 @@ impl SmtpServer {
     fn spawn(configure: impl FnOnce(&mut Command)) -> Self {
         let venv = std::env::var("HERALD_VENV")
             .expect("HERALD_VENV names the test virtualenv (scripts/test sets it)");
-        let port = free_port();
         let out = std::env::temp_dir().join(format!(
             "herald-smtp-{}.jsonl",
             uuid::Uuid::new_v4().simple()
         ));
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/server.py");
         let mut command = Command::new(PathBuf::from(venv).join("bin/python"));
-        command
-            .arg(script)
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--out")
-            .arg(&out);
+        command.arg(script).arg("--out").arg(&out);
         configure(&mut command);
         let mut child = command
             .stdout(Stdio::piped())
@@ -97,7 +89,12 @@ impl SmtpServer {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut ready)
             .expect("smtp server output");
-        assert_eq!(ready.trim(), "ready", "SMTP server did not start");
+        // It listens on a port the kernel picked and says which: "ready <port>".
+        let port = ready
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("SMTP server did not start: {ready:?}"));
         Self { child, port, out }
     }
 

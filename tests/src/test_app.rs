@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::database::TestDatabase;
-use crate::process::{HeraldProcess, free_port};
+use crate::process::HeraldProcess;
 use crate::{TEST_JWT_SECRET, redis_url};
 
 /// A tenant and its API key.
@@ -47,7 +47,7 @@ impl TestApp {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let mut api = HeraldProcess::start("herald-api", free_port(), &env);
+        let mut api = HeraldProcess::start("herald-api", &env).await;
         api.wait_healthy().await;
         let pool = db.pool().await;
         let tenant = create_tenant(&pool, "acme").await;
@@ -209,7 +209,7 @@ impl TestApp {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let mut process = HeraldProcess::start(binary, free_port(), &env);
+        let mut process = HeraldProcess::start(binary, &env).await;
         process.wait_healthy().await;
         process
     }

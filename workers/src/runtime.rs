@@ -50,7 +50,8 @@ pub fn worker_name(kind: &str) -> String {
     )
 }
 
-/// Serves `/healthz` and `/readyz` on `PORT` (when set) until the process ends.
+/// Serves `/healthz` and `/readyz` on `PORT` (when set; 0 lets the kernel pick one, and the log
+/// says which) until the process ends.
 pub fn serve_health(deps: &Deps) -> anyhow::Result<()> {
     let Some(port) = deps.config.health_port else {
         return Ok(());
@@ -59,6 +60,10 @@ pub fn serve_health(deps: &Deps) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("cannot listen on {addr} (PORT)"))?;
     listener.set_nonblocking(true)?;
+    tracing::info!(
+        "listening on http://{} (/healthz and /readyz)",
+        listener.local_addr()?
+    );
     let acceptor = poem::listener::TcpAcceptor::from_std(listener)?;
     let app = Route::new()
         .at("/healthz", get(healthz))

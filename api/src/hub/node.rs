@@ -26,7 +26,8 @@ impl HubNode {
     /// waits (bounded) for the goodbyes to go out.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(
-            "hub listening on ws://{}/tenant/{{tenantId}}/v1/hub",
+            "listening on http://{} (the hub at ws://{}/tenant/{{tenantId}}/v1/hub)",
+            self.local_addr(),
             self.local_addr()
         );
         self.0

@@ -17,7 +17,7 @@ use herald_shared::config::{Env, Environment, JwtConfig};
 use herald_shared::domain::UserId;
 use herald_shared::events::{EventType, MessagingEvent, user_channel};
 use herald_tests::database::TestDatabase;
-use herald_tests::process::{HeraldProcess, free_port};
+use herald_tests::process::HeraldProcess;
 use herald_tests::{TEST_JWT_SECRET, redis_url};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let mut node = HeraldProcess::start("herald-hub", free_port(), &env);
+    let mut node = HeraldProcess::start("herald-hub", &env).await;
     node.wait_healthy().await;
     let hub_url = format!("{}/tenant/{}/v1/hub", node.base_url(), tenant.id);
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use herald_benches::{closed_loop, ms};
 use herald_tests::database::TestDatabase;
-use herald_tests::process::{HeraldProcess, free_port};
+use herald_tests::process::HeraldProcess;
 use herald_tests::{TEST_JWT_SECRET, redis_url};
 use serde_json::Value;
 
@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let mut api = HeraldProcess::start("herald-api", free_port(), &env);
+    let mut api = HeraldProcess::start("herald-api", &env).await;
     api.wait_healthy().await;
     let base = api.base_url();
     let client = reqwest::Client::new();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use herald_benches::{ms, summarize};
 use herald_tests::database::TestDatabase;
-use herald_tests::process::{HeraldProcess, free_port};
+use herald_tests::process::HeraldProcess;
 use herald_tests::smtp::{SmtpBehaviour, SmtpServer};
 use herald_tests::{TEST_JWT_SECRET, redis_url};
 use serde_json::{Value, json};
@@ -48,8 +48,8 @@ impl Setup {
         env
     }
 
-    fn start(&self, binary: &str, extra: &[(&str, &str)]) -> HeraldProcess {
-        HeraldProcess::start(binary, free_port(), &self.env(extra))
+    async fn start(&self, binary: &str, extra: &[(&str, &str)]) -> HeraldProcess {
+        HeraldProcess::start(binary, &self.env(extra)).await
     }
 }
 
@@ -78,16 +78,18 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     sqlx::query("VACUUM ANALYZE").execute(&setup.pool).await?;
 
-    let mut api = setup.start("herald-api", &[]);
+    let mut api = setup.start("herald-api", &[]).await;
     api.wait_healthy().await;
     let chunk = std::env::var("HERALD_FANOUT_CHUNK_SIZE").unwrap_or_else(|_| "10000".to_owned());
-    let mut fanout = setup.start(
-        "herald-fanout",
-        &[
-            ("RUST_LOG", "warn,herald_workers::fanout=debug"),
-            ("HERALD_FANOUT_CHUNK_SIZE", &chunk),
-        ],
-    );
+    let mut fanout = setup
+        .start(
+            "herald-fanout",
+            &[
+                ("RUST_LOG", "warn,herald_workers::fanout=debug"),
+                ("HERALD_FANOUT_CHUNK_SIZE", &chunk),
+            ],
+        )
+        .await;
     fanout.wait_healthy().await;
 
     let fan_out = fan_out(&setup, &api).await?;
@@ -297,16 +299,18 @@ async fn emails_per_second(
     };
     let email_concurrency =
         std::env::var("HERALD_BENCH_EMAIL_CONCURRENCY").unwrap_or_else(|_| "32".to_owned());
-    let mut fanout = setup.start("herald-fanout", &[]);
+    let mut fanout = setup.start("herald-fanout", &[]).await;
     fanout.wait_healthy().await;
-    let mut email = setup.start(
-        "herald-email",
-        &[
-            ("SMTP_URL", &smtp.url()),
-            ("HERALD_WORKER_CONCURRENCY", &email_concurrency),
-            ("RUST_LOG", "warn,herald_workers::email=info"),
-        ],
-    );
+    let mut email = setup
+        .start(
+            "herald-email",
+            &[
+                ("SMTP_URL", &smtp.url()),
+                ("HERALD_WORKER_CONCURRENCY", &email_concurrency),
+                ("RUST_LOG", "warn,herald_workers::email=info"),
+            ],
+        )
+        .await;
     email.wait_healthy().await;
     let topic = Uuid::now_v7();
     sqlx::query("INSERT INTO topics (tenant_id, id, name) VALUES ($1, $2, 'mail')")

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::process::{HeraldProcess, free_port};
+use crate::process::HeraldProcess;
 
 /// A Procfile process kind and how many copies the suite runs of it.
 pub const KINDS: [(&str, &str, usize); 5] = [
@@ -49,7 +49,7 @@ impl Cluster {
                 slots.push(Slot {
                     kind,
                     binary,
-                    port: free_port(),
+                    port: 0,
                     process: None,
                     rss_kb: RssKb::default(),
                     starts: 0,
@@ -69,8 +69,10 @@ impl Cluster {
 
     async fn launch(&mut self, index: usize) {
         let slot = &mut self.slots[index];
-        let mut process = HeraldProcess::start(slot.binary, slot.port, &self.env);
+        // The first start takes the port the kernel gives; a restart keeps it.
+        let mut process = HeraldProcess::start_on(slot.binary, slot.port, &self.env).await;
         process.wait_healthy().await;
+        slot.port = process.port;
         slot.process = Some(process);
         slot.starts += 1;
     }

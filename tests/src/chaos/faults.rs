@@ -154,7 +154,7 @@ impl Injector {
                 redis.stop();
                 self.log.write("Redis stopped (restart, nothing persisted)");
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                *redis = RedisServer::start(port).await;
+                *redis = RedisServer::start_on(port).await;
                 self.log.write("Redis started again");
             }
             Fault::PubSubClientKill => {

@@ -25,7 +25,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use checks::Report;
 
 use crate::database::TestDatabase;
-use crate::process::free_port;
 use crate::redis_server::RedisServer;
 use crate::smtp::SmtpServer;
 use backend::{Backend, Call};
@@ -98,7 +97,7 @@ pub async fn run(config: Config) -> Report {
     log.write(format!("{} form, seed {}", config.form, config.seed));
     let database = TestDatabase::create().await;
     let pool = checker_pool(&database.url).await.expect("database");
-    let redis = RedisServer::start(free_port()).await;
+    let redis = RedisServer::start().await;
     let scratch =
         std::env::temp_dir().join(format!("herald-chaos-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&scratch).expect("scratch dir");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use herald_tests::database::TestDatabase;
-use herald_tests::process::{HeraldProcess, free_port};
+use herald_tests::process::{HeraldProcess, closed_port};
 use herald_tests::{TEST_JWT_SECRET, redis_url};
 
 fn env(database_url: &str, redis_url: &str) -> Vec<(String, String)> {
@@ -22,7 +22,7 @@ fn env(database_url: &str, redis_url: &str) -> Vec<(String, String)> {
 
 /// Starts herald-api, which must fail to start; returns everything it printed.
 async fn failed_start_output(env: &[(String, String)]) -> String {
-    let mut api = HeraldProcess::start("herald-api", free_port(), env);
+    let mut api = HeraldProcess::spawn("herald-api", 0, env);
     let status = api.wait_exit(Duration::from_secs(60)).await;
     assert!(
         status.is_some_and(|s| !s.success()),
@@ -35,7 +35,7 @@ async fn failed_start_output(env: &[(String, String)]) -> String {
 #[tokio::test]
 async fn redis_and_postgres_passwords_are_redacted_in_connect_errors() {
     let db = TestDatabase::create().await;
-    let closed = free_port();
+    let closed = closed_port();
 
     // PostgreSQL is reachable (trust auth ignores the password); Redis is a closed port.
     let pg_with_query_password = format!("{}?password=pg-query-secret", db.url);

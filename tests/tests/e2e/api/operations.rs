@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use herald_tests::database::TestDatabase;
-use herald_tests::process::{HeraldProcess, free_port, run};
+use herald_tests::process::{HeraldProcess, run};
+use herald_tests::redis_server::RedisServer;
 use herald_tests::test_app::json_body;
 use herald_tests::{TEST_JWT_SECRET, TestApp, redis_url};
 use serde_json::Value;
@@ -49,36 +50,15 @@ async fn healthz_and_readyz_report_a_healthy_node() {
 #[tokio::test]
 async fn readyz_is_503_while_redis_is_unreachable() {
     // A Redis of this test's own, so stopping it disturbs nobody else.
-    let redis_port = free_port();
-    let mut redis = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &redis_port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed (scripts/test ensures it)");
-    let redis_url = format!("redis://127.0.0.1:{redis_port}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut redis = RedisServer::start().await;
+    let redis_url = redis.url();
     let db = TestDatabase::create().await;
-    let mut api = HeraldProcess::start("herald-api", free_port(), &env_for(&db.url, &redis_url));
+    let mut api = HeraldProcess::start("herald-api", &env_for(&db.url, &redis_url)).await;
     api.wait_healthy().await;
     let readyz = format!("{}/readyz", api.base_url());
     assert_eq!(reqwest::get(&readyz).await.unwrap().status(), 200);
 
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.stop();
     let response = reqwest::get(&readyz).await.unwrap();
     assert_eq!(response.status(), 503);
     let body: Value = response.json().await.unwrap();
@@ -97,7 +77,7 @@ async fn readyz_is_503_while_redis_is_unreachable() {
 #[tokio::test]
 async fn the_api_refuses_an_unmigrated_database_and_says_what_to_do() {
     let db = TestDatabase::create_empty().await;
-    let mut api = HeraldProcess::start("herald-api", free_port(), &env_for(&db.url, &redis_url()));
+    let mut api = HeraldProcess::spawn("herald-api", 0, &env_for(&db.url, &redis_url()));
     let status = api
         .wait_exit(Duration::from_secs(15))
         .await
@@ -120,7 +100,7 @@ async fn the_api_refuses_an_unmigrated_database_and_says_what_to_do() {
         "{}",
         String::from_utf8_lossy(&migrated.stderr)
     );
-    let mut api = HeraldProcess::start("herald-api", free_port(), &env_for(&db.url, &redis_url()));
+    let mut api = HeraldProcess::start("herald-api", &env_for(&db.url, &redis_url())).await;
     api.wait_healthy().await;
 }
 
@@ -129,7 +109,7 @@ async fn auto_migrate_prepares_an_empty_database() {
     let db = TestDatabase::create_empty().await;
     let mut env = env_for(&db.url, &redis_url());
     env.push(("HERALD_AUTO_MIGRATE".into(), "true".into()));
-    let mut api = HeraldProcess::start("herald-api", free_port(), &env);
+    let mut api = HeraldProcess::start("herald-api", &env).await;
     api.wait_healthy().await;
     let tables: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'tenants'",

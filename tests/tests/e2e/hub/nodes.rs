@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use herald_shared::events::{EventType, MessagingEvent, user_channel};
 use herald_tests::TestApp;
-use herald_tests::process::free_port;
 use herald_tests::redis_server::RedisServer;
 use herald_tests::signalr::{ClientOptions, SignalRClient};
 use reqwest::Method;
@@ -67,8 +66,8 @@ async fn clients_on_two_hub_nodes_each_get_their_users_events() {
 #[tokio::test]
 async fn a_client_reconnects_after_its_node_restarts_and_misses_nothing_sent_meanwhile() {
     let app = TestApp::spawn().await;
-    let port = free_port();
-    let mut node = app.start_hub_node(port, &[]).await;
+    let mut node = app.start_hub_node(0, &[]).await;
+    let port = node.port;
     let seen = app.notify(&app.tenant, "alice", json!({})).await;
     app.mark_sent(&[id_of(&seen)]).await;
     let token = app.token_for(&app.tenant, "alice").await;
@@ -151,11 +150,9 @@ async fn sigterm_tells_every_client_to_reconnect_then_closes_and_exits_cleanly()
 #[tokio::test]
 async fn a_node_subscribes_its_users_again_when_redis_comes_back() {
     let app = TestApp::spawn().await;
-    let redis_port = free_port();
-    let mut redis = RedisServer::start(redis_port).await;
-    let node = app
-        .start_hub_node(free_port(), &[("REDIS_URL", &redis.url())])
-        .await;
+    let mut redis = RedisServer::start().await;
+    let redis_port = redis.port;
+    let node = app.start_hub_node(0, &[("REDIS_URL", &redis.url())]).await;
     let mut client = app.raw_client(&node.base_url(), "alice").await;
     let channel = user_channel(&app.redis_prefix, app.tenant.id, "alice");
     let publish = async |url: &str| -> i64 {
@@ -184,7 +181,7 @@ async fn a_node_subscribes_its_users_again_when_redis_comes_back() {
     assert!(client.next_message(Duration::from_secs(10)).await.is_some());
 
     redis.stop();
-    let redis = RedisServer::start(redis_port).await;
+    let redis = RedisServer::start_on(redis_port).await;
     // Events published while the subscription was down are lost to this connection, so once the
     // node has subscribed again it tells the client to reconnect (and catch up).
     let ending = client

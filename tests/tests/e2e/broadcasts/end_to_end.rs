@@ -1,23 +1,17 @@
-//! Broadcasts, scheduling and recovery, against the real workers.
+//! Broadcasts, scheduling and recovery, against the real workers. What Redis losing its jobs
+//! does to them is in `pipeline::faults`.
 
 use std::time::Duration;
 
 use herald_tests::TestApp;
 use herald_tests::broadcasts::{
-    broadcast, cancel, rows_of, template, users, wait_for_first_rows, wait_for_status,
+    FAST_SCHEDULER, broadcast, cancel, rows_of, template, users, wait_for_first_rows,
+    wait_for_status,
 };
-use herald_tests::process::free_port;
-use herald_tests::redis_server::RedisServer;
 use herald_tests::smtp::{SmtpBehaviour, SmtpServer};
 use herald_tests::test_app::json_body;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Fast ticks and sweeps, so recovery shows within seconds.
-const FAST_SCHEDULER: [(&str, &str); 2] = [
-    ("HERALD_SCHEDULER_CRON", "* * * * * *"),
-    ("HERALD_SWEEP_AFTER_SECS", "1"),
-];
 
 #[tokio::test]
 async fn a_broadcast_to_ten_thousand_users_gives_each_exactly_one_notification() {
@@ -386,39 +380,6 @@ async fn a_notification_scheduled_three_seconds_ahead_arrives_within_a_second_of
         "delivered {} ms late",
         (arrived - due).num_milliseconds()
     );
-}
-
-#[tokio::test]
-async fn work_accepted_before_redis_lost_everything_is_still_delivered() {
-    let redis = RedisServer::start(free_port()).await;
-    let url = redis.url();
-    let app = TestApp::spawn_with(&[("REDIS_URL", &url)]).await;
-    // The workers run throughout: none is restarted after the flush.
-    let _fanout = app.start("herald-fanout", &[]).await;
-    let _scheduler = app.start("herald-scheduler", &FAST_SCHEDULER).await;
-    // Due in a few seconds: the jobs wait in Redis…
-    let due = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
-    let scheduled = app
-        .notify(&app.tenant, "alice", json!({ "scheduledFor": due }))
-        .await;
-    let mass = broadcast(
-        &app,
-        template(json!({ "userIds": users(30), "scheduledFor": due })),
-    )
-    .await;
-    // …and Redis loses them all, with every worker registration.
-    redis.flush_all().await;
-    let immediate = app.notify(&app.tenant, "alice", json!({})).await;
-    for notification in [&immediate, &scheduled] {
-        let id = notification["id"].as_str().unwrap();
-        app.wait_for_notification(&app.tenant, id, Duration::from_secs(30), |n| {
-            n["status"] == "Sent"
-        })
-        .await;
-    }
-    let id = mass["id"].as_str().unwrap();
-    wait_for_status(&app, id, "Completed", Duration::from_secs(30)).await;
-    assert_eq!(rows_of(&app, id).await, (30, 30));
 }
 
 #[tokio::test]

@@ -6,20 +6,16 @@ use std::time::{Duration, Instant};
 
 use herald_shared::jobs::Queue;
 use herald_tests::TestApp;
-use herald_tests::broadcasts::{broadcast, rows_of, template, users, wait_for_status};
-use herald_tests::process::{HeraldProcess, free_port};
+use herald_tests::broadcasts::{
+    FAST_SCHEDULER, broadcast, rows_of, template, users, wait_for_status,
+};
+use herald_tests::process::HeraldProcess;
 use herald_tests::redis_server::RedisServer;
 use herald_tests::smtp::{SmtpBehaviour, SmtpServer};
 use herald_tests::test_app::json_body;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection};
-
-/// Fast ticks and sweeps, so recovery shows within seconds.
-const FAST_SCHEDULER: [(&str, &str); 2] = [
-    ("HERALD_SCHEDULER_CRON", "* * * * * *"),
-    ("HERALD_SWEEP_AFTER_SECS", "1"),
-];
 
 fn id(value: &Value) -> String {
     value["id"].as_str().unwrap().to_owned()
@@ -78,7 +74,7 @@ async fn wait_sent(app: &TestApp, notification: &Value, timeout: Duration) -> Va
 
 #[tokio::test]
 async fn scheduled_work_whose_job_redis_lost_still_runs_exactly_once() {
-    let redis = RedisServer::start(free_port()).await;
+    let redis = RedisServer::start().await;
     let url = redis.url();
     let app = TestApp::spawn_with(&[("REDIS_URL", &url)]).await;
     let _fanout = app.start("herald-fanout", &[]).await;
@@ -94,8 +90,12 @@ async fn scheduled_work_whose_job_redis_lost_still_runs_exactly_once() {
     )
     .await;
     assert_eq!(mass["status"], "Scheduled", "{mass}");
-    // …which Redis loses before it comes due: only the sweep can start them now.
+    // …which Redis loses before it comes due, with every worker registration: only the sweep
+    // can start them now. The workers run throughout (none is restarted after the flush), and
+    // take new work as before.
     redis.flush_all().await;
+    let immediate = app.notify(&app.tenant, "alice", json!({})).await;
+    wait_sent(&app, &immediate, Duration::from_secs(30)).await;
     wait_sent(&app, &notification, Duration::from_secs(30)).await;
     wait_for_status(&app, &id(&mass), "Completed", Duration::from_secs(30)).await;
     assert_eq!(rows_of(&app, &id(&mass)).await, (30, 30));
@@ -146,7 +146,7 @@ async fn work_claimed_by_a_scheduler_that_died_before_pushing_still_runs_once() 
 
 #[tokio::test]
 async fn a_chat_broadcast_whose_job_redis_lost_completes_after_the_sweep() {
-    let redis = RedisServer::start(free_port()).await;
+    let redis = RedisServer::start().await;
     let url = redis.url();
     let app = TestApp::spawn_with(&[("REDIS_URL", &url)]).await;
     let targets: Vec<String> = (0..20).map(|i| format!("user-{i:05}")).collect();
@@ -311,8 +311,8 @@ async fn wait_delivered(app: &TestApp, smtp: &SmtpServer, created: &[Value], cou
 #[tokio::test]
 async fn workers_ride_through_redis_losing_everything_and_going_away() {
     let smtp = SmtpServer::start(SmtpBehaviour::Accept);
-    let port = free_port();
-    let mut redis = RedisServer::start(port).await;
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
     let url = redis.url();
     let app = TestApp::spawn_with(&[("REDIS_URL", &url)]).await;
     let smtp_url = smtp.url();
@@ -340,7 +340,7 @@ async fn workers_ride_through_redis_losing_everything_and_going_away() {
     created.push(notify_with_email(&app, "carol").await);
     tokio::time::sleep(Duration::from_secs(60)).await;
     created.push(notify_with_email(&app, "dave").await);
-    redis = RedisServer::start(port).await;
+    redis = RedisServer::start_on(port).await;
     created.push(notify_with_email(&app, "erin").await);
     wait_delivered(&app, &smtp, &created, 5).await;
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use herald_shared::events::{EventType, MessagingEvent};
 use herald_tests::TestApp;
-use herald_tests::process::free_port;
 use herald_tests::redis_server::RedisServer;
 use herald_tests::signalr::{ClientOptions, SignalRClient};
 use serde_json::json;
@@ -30,7 +29,7 @@ async fn redis_command(url: &str, args: &[&str]) -> redis::Value {
 
 #[tokio::test]
 async fn a_client_gets_what_was_sent_while_its_nodes_subscription_was_down() {
-    let redis = RedisServer::start(free_port()).await;
+    let redis = RedisServer::start().await;
     // The hub node has a Redis user of its own, so the test can keep it (and only it) out
     // while the API goes on publishing: the gap is certain, not a race with the reconnect.
     redis_command(
@@ -49,9 +48,7 @@ async fn a_client_gets_what_was_sent_while_its_nodes_subscription_was_down() {
     .await;
     let app = TestApp::spawn_with(&[("REDIS_URL", &redis.url())]).await;
     let hub_redis = format!("redis://hub:hub-password@127.0.0.1:{}", redis.port);
-    let node = app
-        .start_hub_node(free_port(), &[("REDIS_URL", &hub_redis)])
-        .await;
+    let node = app.start_hub_node(0, &[("REDIS_URL", &hub_redis)]).await;
     let token = app.token_for(&app.tenant, "alice").await;
     let options = ClientOptions::new(node.base_url(), app.tenant.id, token).catch_up();
     let mut client = SignalRClient::connect(options).await;
