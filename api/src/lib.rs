@@ -23,11 +23,13 @@ pub mod notifications;
 mod openapi_nulls;
 pub mod paging;
 pub mod path_names;
+pub mod providers;
 pub mod recipients;
 pub mod revoked_keys;
 pub mod settings;
 pub mod state;
 pub mod tags;
+pub mod targets;
 pub mod topics;
 pub mod unstorable_text;
 
@@ -55,6 +57,8 @@ pub type Apis = (
     notifications::NotificationsApi,
     notifications::admin::NotificationsAdminApi,
     recipients::RecipientsApi,
+    targets::TargetsApi,
+    providers::ProvidersApi,
     topics::TopicsApi,
     topics::subscribers::TopicSubscribersApi,
     broadcasts::BroadcastsApi,
@@ -74,6 +78,8 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             notifications::NotificationsApi,
             notifications::admin::NotificationsAdminApi,
             recipients::RecipientsApi,
+            targets::TargetsApi,
+            providers::ProvidersApi,
             topics::TopicsApi,
             topics::subscribers::TopicSubscribersApi,
             broadcasts::BroadcastsApi,

@@ -8,7 +8,7 @@ pub enum ApiTags {
     Auth,
     /// Users' inboxes: create, list, read and manage notifications.
     Notifications,
-    /// Recipient profiles: where to email each user, their locale and their preferences.
+    /// Recipient profiles (where to email each user, their locale and preferences) and their targets.
     Users,
     /// Named groups of users that broadcasts can target, and their subscribers.
     Topics,
@@ -18,4 +18,6 @@ pub enum ApiTags {
     Chat,
     /// Your tenant's settings for Herald's features.
     Settings,
+    /// The services your tenant sends email, push, SMS and webhooks through.
+    Providers,
 }

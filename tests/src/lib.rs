@@ -23,6 +23,9 @@ pub use test_app::{Tenant, TestApp};
 
 /// The HS256 secret every test process signs with, so tests can forge tokens on purpose.
 pub const TEST_JWT_SECRET: &str = "herald-test-secret-0123456789abcdef";
+/// `HERALD_SECRETS_KEY` of every test process (32 bytes, base64), so each one opens what
+/// another sealed without a key file in the working directory.
+pub const TEST_SECRETS_KEY: &str = "aGVyYWxkLXRlc3Qtc2VjcmV0cy1rZXktMDEyMzQ1Njc=";
 
 /// PostgreSQL server URL on a maintenance database (`scripts/test` exports it).
 pub fn pg_admin_url() -> String {

@@ -133,6 +133,7 @@ fn base_env(database_url: &str, redis_url: &str, redis_prefix: &str) -> Vec<(Str
         ("REDIS_URL", redis_url),
         ("HERALD_REDIS_PREFIX", redis_prefix),
         ("HERALD_JWT_SECRET", TEST_JWT_SECRET),
+        ("HERALD_SECRETS_KEY", crate::TEST_SECRETS_KEY),
         ("HERALD_HOST", "127.0.0.1"),
         ("HERALD_AUTO_MIGRATE", "false"),
         ("RUST_LOG", "info,sqlx=warn"),

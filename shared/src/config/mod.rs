@@ -8,6 +8,7 @@ mod chat;
 mod env;
 mod hub;
 mod jwt;
+pub mod secrets;
 mod worker;
 
 pub use chat::{ChatConfig, DEFAULT_CHAT_MAX_MEMBERS};
@@ -222,6 +223,8 @@ pub struct ApiConfig {
     pub hub: HubConfig,
     pub chat: ChatConfig,
     pub log_format: LogFormat,
+    /// `HERALD_SECRETS_KEY`: seals provider secrets.
+    pub secrets: crate::secrets::SecretsKey,
 }
 
 /// `PORT` when unset: `herald-api` and `herald-hub` differ so both run on one machine.
@@ -255,6 +258,7 @@ impl ApiConfig {
             hub: HubConfig::read(&mut env, environment),
             chat: ChatConfig::read(&mut env),
             log_format: LogFormat::read(&mut env),
+            secrets: secrets::read(&mut env, environment),
         };
         env.finish(config)
     }
@@ -290,11 +294,24 @@ mod tests {
     }
 
     #[test]
-    fn production_requires_a_jwt_secret_and_does_not_migrate_by_itself() {
-        let error = read(&[("HERALD_ENV", "production")]).unwrap_err();
-        assert!(error.to_string().contains("HERALD_JWT_SECRET: required"));
-        let config = read(&[("HERALD_ENV", "production"), SECRET]).unwrap();
+    fn production_requires_its_secrets_and_does_not_migrate_by_itself() {
+        let error = read(&[("HERALD_ENV", "production")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HERALD_JWT_SECRET: required"), "{error}");
+        assert!(error.contains("HERALD_SECRETS_KEY: required"), "{error}");
+        let key = (
+            "HERALD_SECRETS_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        );
+        let config = read(&[("HERALD_ENV", "production"), SECRET, key]).unwrap();
         assert!(!config.database.auto_migrate);
+        let error = read(&[("HERALD_SECRETS_KEY", "c2hvcnQ="), SECRET]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("HERALD_SECRETS_KEY: expected 32 bytes")
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub struct WorkerConfig {
     pub redis: RedisConfig,
     pub email: EmailConfig,
     pub log_format: LogFormat,
+    /// `HERALD_SECRETS_KEY`: opens provider secrets.
+    pub secrets: crate::secrets::SecretsKey,
     /// `PORT`: serve `/healthz` and `/readyz` here when set (Procfile runners set it).
     pub health_port: Option<u16>,
     /// `HERALD_WORKER_CONCURRENCY`: jobs one process runs at once.
@@ -86,6 +88,7 @@ impl WorkerConfig {
             redis: RedisConfig::read(&mut env),
             email: EmailConfig::read(&mut env),
             log_format: LogFormat::read(&mut env),
+            secrets: super::secrets::read(&mut env, environment),
             health_port: env.optional("PORT", "a TCP port number (0-65535)"),
             concurrency,
             fanout_chunk_size,

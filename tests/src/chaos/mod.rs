@@ -253,6 +253,7 @@ fn process_env(database_url: &str, redis_url: &str, smtp_url: &str) -> Vec<(Stri
         ("REDIS_URL", redis_url),
         ("HERALD_REDIS_PREFIX", "chaos"),
         ("HERALD_JWT_SECRET", crate::TEST_JWT_SECRET),
+        ("HERALD_SECRETS_KEY", crate::TEST_SECRETS_KEY),
         ("HERALD_HOST", "127.0.0.1"),
         ("HERALD_AUTO_MIGRATE", "false"),
         ("RUST_LOG", "info,sqlx=warn"),

@@ -5,6 +5,7 @@
 
 mod api;
 mod broadcasts;
+mod channels;
 mod chat;
 mod hub;
 mod notifications;

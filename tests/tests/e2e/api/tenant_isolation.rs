@@ -97,6 +97,22 @@ async fn victims_objects(app: &TestApp) -> BTreeMap<&'static str, String> {
         .unwrap()
         .to_owned();
     let chat_broadcast = Uuid::new_v4().to_string();
+    let target = app
+        .as_backend(&app.tenant, Method::POST, "Users/alice/targets")
+        .json(&json!({ "type": "sms", "address": "+14155550123" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(target.status(), 201);
+    let target = json_body(target).await["id"].as_str().unwrap().to_owned();
+    let provider = app
+        .as_backend(&app.tenant, Method::POST, "Providers")
+        .json(&json!({ "type": "webhook", "name": "signing" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(provider.status(), 201);
+    let provider = json_body(provider).await["id"].as_str().unwrap().to_owned();
 
     BTreeMap::from([
         ("id", notification),
@@ -107,6 +123,8 @@ async fn victims_objects(app: &TestApp) -> BTreeMap<&'static str, String> {
         ("userId", "alice".to_owned()),
         ("oldUserId", "alice".to_owned()),
         ("broadcast", broadcast["id"].as_str().unwrap().to_owned()),
+        ("targetId", target),
+        ("provider", provider),
     ])
 }
 
@@ -130,9 +148,13 @@ fn operations() -> Vec<Operation> {
 
 fn url(app: &TestApp, tenant: &Tenant, template: &str, params: &BTreeMap<&str, String>) -> String {
     let mut path = template.replace("{tenantId}", &tenant.id.to_string());
-    // `/Broadcasts/{id}` names a broadcast; every other `{id}` a notification.
+    // `/Broadcasts/{id}` names a broadcast, `/Providers/{id}` a provider; every other `{id}` a
+    // notification.
     if template.contains("/Broadcasts/{id}") {
         path = path.replace("{id}", &params["broadcast"]);
+    }
+    if template.contains("/Providers/{id}") {
+        path = path.replace("{id}", &params["provider"]);
     }
     while let Some(start) = path.find('{') {
         let end = start + path[start..].find('}').unwrap();
