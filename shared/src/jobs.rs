@@ -22,7 +22,9 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::db::deliveries::{DeliveryKey, OWN_ADDRESS};
 use crate::domain::QueueAt;
+use crate::domain::target::TargetKind;
 
 /// Deliver one notification: publish its event, mark it `Sent`, queue its email.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,11 +79,51 @@ pub struct ChatFanOut {
     pub cursor: i32,
 }
 
-/// Email one notification (at most once).
+/// Send one delivery: a notification to one target on one channel (at most once). Jobs queued
+/// before channels existed name only the notification: they decode as its own email.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SendEmail {
+pub struct Dispatch {
     pub tenant_id: Uuid,
     pub notification_id: Uuid,
+    #[serde(default = "email_channel")]
+    pub channel: TargetKind,
+    #[serde(default)]
+    pub target_id: Uuid,
+}
+
+fn email_channel() -> TargetKind {
+    TargetKind::Email
+}
+
+impl Dispatch {
+    pub fn key(&self) -> DeliveryKey {
+        DeliveryKey {
+            tenant_id: self.tenant_id,
+            notification_id: self.notification_id,
+            channel: self.channel,
+            target_id: self.target_id,
+        }
+    }
+
+    /// The queue whose workers send it: email has its own (`herald-email`, SMTP), the
+    /// HTTP channels share one (`herald-channels`).
+    pub fn queue(&self) -> Queue {
+        match self.channel {
+            TargetKind::Email => Queue::Email,
+            TargetKind::WebPush | TargetKind::Sms | TargetKind::Webhook => Queue::Channels,
+        }
+    }
+}
+
+impl From<DeliveryKey> for Dispatch {
+    fn from(key: DeliveryKey) -> Self {
+        Self {
+            tenant_id: key.tenant_id,
+            notification_id: key.notification_id,
+            channel: key.channel,
+            target_id: key.target_id,
+        }
+    }
 }
 
 /// A job naming one unit of work, so the same work always gets the same task id.
@@ -133,9 +175,20 @@ impl WorkItem for ChatFanOut {
     }
 }
 
-impl WorkItem for SendEmail {
+impl WorkItem for Dispatch {
+    /// The notification's own email keeps the id it had before channels existed.
     fn task_id(&self) -> String {
-        format!("email:{}:{}", self.tenant_id, self.notification_id)
+        if self.channel == TargetKind::Email && self.target_id == OWN_ADDRESS {
+            format!("email:{}:{}", self.tenant_id, self.notification_id)
+        } else {
+            format!(
+                "{}:{}:{}:{}",
+                self.channel.as_str(),
+                self.tenant_id,
+                self.notification_id,
+                self.target_id
+            )
+        }
     }
 
     fn tenant_id(&self) -> Uuid {
@@ -160,14 +213,17 @@ pub enum Queue {
     FanOut,
     ChatFanOut,
     Email,
+    /// Web push, SMS and webhook deliveries.
+    Channels,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [
+    pub const ALL: [Queue; 5] = [
         Queue::Deliver,
         Queue::FanOut,
         Queue::ChatFanOut,
         Queue::Email,
+        Queue::Channels,
     ];
 
     fn suffix(self) -> &'static str {
@@ -176,6 +232,7 @@ impl Queue {
             Queue::FanOut => "fanout",
             Queue::ChatFanOut => "chatfanout",
             Queue::Email => "email",
+            Queue::Channels => "channels",
         }
     }
 
@@ -302,8 +359,12 @@ impl Queues {
         self.push_all(Queue::FanOut, jobs).await
     }
 
-    pub async fn send_emails(&self, jobs: Vec<SendEmail>) -> Result<(), JobError> {
-        self.push_all(Queue::Email, jobs).await
+    /// Queues deliveries, each on its channel's queue (one round trip per queue).
+    pub async fn dispatch(&self, jobs: Vec<Dispatch>) -> Result<(), JobError> {
+        let (email, channels): (Vec<Dispatch>, Vec<Dispatch>) =
+            jobs.into_iter().partition(|job| job.queue() == Queue::Email);
+        self.push_all(Queue::Email, email).await?;
+        self.push_all(Queue::Channels, channels).await
     }
 
     /// Pushes `jobs` under their work's task ids in one round trip (one Lua call), then nudges.
@@ -353,6 +414,14 @@ mod tests {
     }
 
     #[test]
+    fn email_jobs_queued_before_channels_decode_as_the_notifications_own_email() {
+        let (tenant, id) = (Uuid::now_v7(), Uuid::now_v7());
+        let old = serde_json::json!({ "tenant_id": tenant, "notification_id": id });
+        let job: Dispatch = serde_json::from_value(old).unwrap();
+        assert_eq!(job.key(), DeliveryKey::own_email(tenant, id));
+    }
+
+    #[test]
     fn the_same_work_gets_the_same_task_id() {
         let (tenant, id) = (Uuid::now_v7(), Uuid::now_v7());
         let deliver = Deliver {
@@ -360,11 +429,16 @@ mod tests {
             notification_id: id,
         };
         assert_eq!(deliver.task_id(), deliver.clone().task_id());
-        let email = SendEmail {
-            tenant_id: tenant,
-            notification_id: id,
-        };
+        let email = Dispatch::from(DeliveryKey::own_email(tenant, id));
         assert_ne!(deliver.task_id(), email.task_id());
+        assert_eq!(email.task_id(), format!("email:{tenant}:{id}"));
+        let sms = Dispatch {
+            channel: TargetKind::Sms,
+            target_id: Uuid::now_v7(),
+            ..email.clone()
+        };
+        assert_ne!(sms.task_id(), email.task_id());
+        assert_eq!(sms.queue(), Queue::Channels);
         let start = FanOut::start(tenant, id);
         let chunk = FanOut::chunk(tenant, id, 0, "u1".to_owned());
         assert_ne!(start.task_id(), chunk.task_id());

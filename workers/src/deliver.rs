@@ -6,9 +6,12 @@ use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
 use herald_shared::db;
 use herald_shared::db::commit_window::CommitClock;
+use herald_shared::db::deliveries::DeliveryKey;
+use herald_shared::domain::channel;
+use herald_shared::domain::target::TargetKind;
 use herald_shared::domain::{Notification, NotificationStatus};
 use herald_shared::events::{self, EventType, MessagingEvent};
-use herald_shared::jobs::{Deliver, SendEmail};
+use herald_shared::jobs::{Deliver, Dispatch};
 
 use crate::runtime::Deps;
 
@@ -19,7 +22,7 @@ const MAX_EARLY_WAIT: Duration = Duration::from_secs(2);
 const DUE_ATTEMPTS: usize = 3;
 
 pub async fn deliver(job: Deliver, deps: Data<Deps>) -> Result<(), BoxDynError> {
-    let Some(notification) = mark_sent(&deps, &job).await? else {
+    let Some((notification, deliveries)) = mark_sent(&deps, &job).await? else {
         return Ok(());
     };
     let event =
@@ -32,23 +35,22 @@ pub async fn deliver(job: Deliver, deps: Data<Deps>) -> Result<(), BoxDynError> 
         &[(notification.user_id.as_str(), event)],
     )
     .await?;
-    if notification.email.is_some() {
-        deps.queues
-            .send_emails(vec![SendEmail {
-                tenant_id: job.tenant_id,
-                notification_id: job.notification_id,
-            }])
-            .await?;
-    }
+    // A lost push leaves the deliveries `Pending`: the sweep queues them again.
+    deps.queues
+        .dispatch(deliveries.into_iter().map(Dispatch::from).collect())
+        .await?;
     Ok(())
 }
 
-/// Marks the notification `Sent` and records its email delivery in one transaction; `None`
-/// when it was already delivered, cancelled or deleted.
-async fn mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification>, BoxDynError> {
+/// Marks the notification `Sent` and records its deliveries in one transaction; `None` when it
+/// was already delivered, cancelled or deleted.
+async fn mark_sent(
+    deps: &Deps,
+    job: &Deliver,
+) -> Result<Option<(Notification, Vec<DeliveryKey>)>, BoxDynError> {
     for _ in 0..DUE_ATTEMPTS {
-        if let Some(notification) = try_mark_sent(deps, job).await? {
-            return Ok(Some(notification));
+        if let Some(sent) = try_mark_sent(deps, job).await? {
+            return Ok(Some(sent));
         }
         // Job times have one-second resolution: a scheduled notification's job may come due a
         // moment early. Wait out the rest (its time may also pass while we look: then wait
@@ -79,30 +81,38 @@ async fn mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification>, B
     .into())
 }
 
-async fn try_mark_sent(deps: &Deps, job: &Deliver) -> Result<Option<Notification>, BoxDynError> {
+async fn try_mark_sent(
+    deps: &Deps,
+    job: &Deliver,
+) -> Result<Option<(Notification, Vec<DeliveryKey>)>, BoxDynError> {
     let clock = CommitClock::start();
     let mut tx = deps.db.begin().await?;
-    let Some(mut notification) =
+    let Some(notification) =
         db::delivery::mark_sent(&mut tx, job.tenant_id, job.notification_id).await?
     else {
         return Ok(None);
     };
-    if let Some(email) = notification.email.clone() {
-        let allowed = db::delivery::email_allowed(
+    let mut kinds = channel::target_kinds(&notification.channels());
+    let mut own_email = None;
+    if kinds.contains(&TargetKind::Email) {
+        let preference = db::delivery::email_preference(
             &mut tx,
             job.tenant_id,
             &notification.user_id,
             notification.notification_type,
         )
         .await?;
-        if allowed {
-            db::delivery::create_email_delivery(&mut tx, job.tenant_id, notification.id, &email)
-                .await?;
+        if preference.allowed {
+            // The address the notification names, or else the profile's.
+            own_email = notification.email.clone().or(preference.profile_email);
         } else {
             tracing::info!(notification_id = %notification.id, "recipient opted out of this email");
-            notification.email = None;
+            kinds.retain(|kind| *kind != TargetKind::Email);
         }
     }
+    let deliveries =
+        db::delivery::create_deliveries(&mut tx, &notification, own_email.as_deref(), &kinds)
+            .await?;
     clock.commit(tx).await?;
-    Ok(Some(notification))
+    Ok(Some((notification, deliveries)))
 }

@@ -1,23 +1,35 @@
-//! The `SendEmail` job: one email per notification at most, retried on transient failures,
-//! and sent again after a dead worker only when the server was never handed the message.
+//! Email deliveries: one email per delivery at most, through the tenant's SMTP providers in
+//! priority order (failing over at once when one cannot take the message), or the
+//! installation's relay when the tenant has none; retried on transient failures, and sent again
+//! after a dead worker only when no server was handed the message.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
-use apalis::prelude::{AbortError, BoxDynError, Data};
+use apalis::prelude::{BoxDynError, Data};
+use chrono::{DateTime, Utc};
 use herald_shared::config::WorkerConfig;
-use herald_shared::db::email_deliveries::{self, Attempt};
+use herald_shared::db::deliveries::{self, Attempt, DeliveryKey};
+use herald_shared::db::providers;
 use herald_shared::domain::Notification;
-use herald_shared::jobs::SendEmail;
+use herald_shared::domain::provider::{ProviderKind, ProviderSettings};
+use herald_shared::jobs::Dispatch;
+use herald_shared::secrets::SecretsKey;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use uuid::Uuid;
 
+use crate::outcome::{self, Outcome};
 use crate::runtime::Deps;
 use crate::smtp::{AwaitingBody, Endpoint, SendFailure, SmtpPool};
 
-/// Where emails go: our pool of SMTP connections, or `.eml` files in development.
-pub struct Mailer {
+/// The name the delivery log gives the installation's own relay (`SMTP_URL`).
+pub const INSTALLATION_RELAY: &str = "installation";
+
+/// One way to send email: an SMTP relay (or, in development, `.eml` files) and its sender.
+pub struct Relay {
+    name: String,
     transport: Transport,
     from: Mailbox,
 }
@@ -48,42 +60,13 @@ impl Handover<'_> {
     }
 }
 
-impl Mailer {
-    pub fn from_config(config: &WorkerConfig) -> anyhow::Result<Self> {
-        let from: Mailbox = config.email.from.parse().with_context(|| {
-            format!(
-                "HERALD_EMAIL_FROM is not a valid mailbox: {}",
-                config.email.from
-            )
-        })?;
-        let transport = match &config.email.smtp_url {
-            // `smtp://user:pass@host:587?tls=required`, `smtps://host`: TLS mode and
-            // credentials come from the URL. One idle connection per concurrent job.
-            Some(url) => {
-                Transport::Smtp(SmtpPool::new(Endpoint::from_url(url)?, config.concurrency))
-            }
-            None if config.environment.is_development() => {
-                std::fs::create_dir_all(&config.email_dir)
-                    .with_context(|| format!("cannot create {}", config.email_dir.display()))?;
-                tracing::info!(dir = %config.email_dir.display(), "SMTP_URL unset: writing emails as .eml files");
-                Transport::Files(AsyncFileTransport::new(&config.email_dir))
-            }
-            None => bail!("SMTP_URL is required when HERALD_ENV=production"),
-        };
-        Ok(Self { transport, from })
-    }
-
+impl Relay {
     /// Everything up to the point of no return: composing the message and, over SMTP, the
     /// envelope commands until the server waits for the body.
-    async fn prepare(
-        &self,
-        to: &str,
-        notification: &Notification,
-    ) -> Result<Handover<'_>, SendFailure> {
-        let message = self.compose(to, notification).map_err(|e| SendFailure {
-            permanent: true,
-            message: format!("cannot compose the email: {e}"),
-        })?;
+    async fn prepare(&self, to: &str, notification: &Notification) -> Result<Handover<'_>, SendFailure> {
+        let message = self
+            .compose(to, notification)
+            .map_err(|e| SendFailure::permanent(format!("cannot compose the email: {e}")))?;
         match &self.transport {
             Transport::Smtp(pool) => {
                 let body_is_ascii = message.formatted().is_ascii();
@@ -96,171 +79,231 @@ impl Mailer {
 
     /// HTML and plain text alternatives, so every mail client shows something sensible.
     fn compose(&self, to: &str, notification: &Notification) -> anyhow::Result<Message> {
-        let html_body = notification.html();
         Ok(Message::builder()
             .from(self.from.clone())
             .to(herald_shared::domain::email::parse_mailbox(to).map_err(anyhow::Error::msg)?)
             .subject(&notification.subject)
             .multipart(MultiPart::alternative_plain_html(
                 notification.message.clone(),
-                html_body,
+                notification.html(),
             ))?)
     }
 }
 
-/// What an email job needs: the worker's connections and the SMTP mailer.
+/// The installation's relay and the tenants' SMTP providers, each provider's pool kept while
+/// its settings stay the same.
+pub struct Mailer {
+    installation: Arc<Relay>,
+    providers: Mutex<HashMap<Uuid, (DateTime<Utc>, Arc<Relay>)>>,
+    pool_size: usize,
+    /// Tenants' relays may be reached only at public addresses (production).
+    public_only: bool,
+    secrets: SecretsKey,
+}
+
+impl Mailer {
+    pub fn from_config(config: &WorkerConfig) -> anyhow::Result<Self> {
+        let from: Mailbox = config.email.from.parse().with_context(|| {
+            format!("HERALD_EMAIL_FROM is not a valid mailbox: {}", config.email.from)
+        })?;
+        let transport = match &config.email.smtp_url {
+            // `smtp://user:pass@host:587?tls=required`, `smtps://host`: TLS mode and
+            // credentials come from the URL. One idle connection per concurrent job.
+            Some(url) => Transport::Smtp(SmtpPool::new(Endpoint::from_url(url)?, config.concurrency)),
+            None if config.environment.is_development() => {
+                std::fs::create_dir_all(&config.email_dir)
+                    .with_context(|| format!("cannot create {}", config.email_dir.display()))?;
+                tracing::info!(dir = %config.email_dir.display(), "SMTP_URL unset: writing emails as .eml files");
+                Transport::Files(AsyncFileTransport::new(&config.email_dir))
+            }
+            None => bail!("SMTP_URL is required when HERALD_ENV=production"),
+        };
+        Ok(Self {
+            installation: Arc::new(Relay {
+                name: INSTALLATION_RELAY.to_owned(),
+                transport,
+                from,
+            }),
+            providers: Mutex::new(HashMap::new()),
+            pool_size: config.concurrency,
+            public_only: !config.environment.is_development(),
+            secrets: config.secrets.clone(),
+        })
+    }
+
+    /// The relays to try for the tenant, in order: its enabled SMTP providers by priority, or
+    /// the installation's relay when it has none. A provider whose settings cannot be read is
+    /// skipped (and logged): the next one may still deliver.
+    async fn relays(&self, deps: &Deps, tenant_id: Uuid) -> Result<Vec<Arc<Relay>>, BoxDynError> {
+        let stored = {
+            let mut conn = deps.db.acquire().await?;
+            providers::enabled(&mut conn, tenant_id, ProviderKind::Smtp).await?
+        };
+        if stored.is_empty() {
+            return Ok(vec![self.installation.clone()]);
+        }
+        let mut relays = Vec::with_capacity(stored.len());
+        for provider in stored {
+            let (id, updated_at) = (provider.id, provider.updated_at);
+            if let Some(relay) = self.cached(id, updated_at) {
+                relays.push(relay);
+                continue;
+            }
+            match self.relay(tenant_id, provider) {
+                Ok(relay) => {
+                    let relay = Arc::new(relay);
+                    let mut cache = self.providers.lock().expect("relay cache");
+                    cache.insert(id, (updated_at, relay.clone()));
+                    relays.push(relay);
+                }
+                Err(error) => {
+                    tracing::error!(%tenant_id, provider_id = %id, %error, "SMTP provider skipped: its settings cannot be used");
+                }
+            }
+        }
+        Ok(relays)
+    }
+
+    fn cached(&self, id: Uuid, updated_at: DateTime<Utc>) -> Option<Arc<Relay>> {
+        let cache = self.providers.lock().expect("relay cache");
+        cache
+            .get(&id)
+            .filter(|(at, _)| *at == updated_at)
+            .map(|(_, relay)| relay.clone())
+    }
+
+    fn relay(&self, tenant_id: Uuid, provider: providers::StoredProvider) -> anyhow::Result<Relay> {
+        let provider = provider.open(tenant_id, &self.secrets)?;
+        let ProviderSettings::Smtp(config, secret) = provider.settings else {
+            bail!("not an SMTP provider");
+        };
+        let mut endpoint = Endpoint::from_url(&secret.url)?;
+        if self.public_only {
+            endpoint = endpoint.public_only();
+        }
+        Ok(Relay {
+            name: provider.name,
+            transport: Transport::Smtp(SmtpPool::new(endpoint, self.pool_size)),
+            from: config.from.parse().context("the provider's from address")?,
+        })
+    }
+}
+
+/// What an email job needs: the worker's connections and the relays.
 #[derive(Clone)]
 pub struct Mailing {
     pub deps: Deps,
     pub mailer: Arc<Mailer>,
 }
 
-pub async fn send_email(job: SendEmail, mailing: Data<Mailing>) -> Result<(), BoxDynError> {
+pub async fn send_email(job: Dispatch, mailing: Data<Mailing>) -> Result<(), BoxDynError> {
     // Run apart from the job's future: a worker rebuilt after a backend error (or a job past
     // its timeout) drops its running jobs (`crate::supervise`), and a send dropped between the
     // body and recording its outcome could be neither retried nor reported. The spawned send
     // finishes and records either way.
     let Mailing { deps, mailer } = (*mailing).clone();
-    tokio::spawn(async move { send(&job, &deps, &mailer).await }).await?
+    tokio::spawn(async move { send(&job.key(), &deps, &mailer).await }).await?
 }
 
-async fn send(job: &SendEmail, deps: &Deps, mailer: &Mailer) -> Result<(), BoxDynError> {
-    // Claimed and committed before SMTP is contacted: a second run finds nothing to do.
+async fn send(key: &DeliveryKey, deps: &Deps, mailer: &Mailer) -> Result<(), BoxDynError> {
+    // Claimed and committed before any server is contacted: a second run finds nothing to do.
     let claimed = {
         let mut conn = deps.db.acquire().await?;
-        email_deliveries::claim(&mut conn, job.tenant_id, job.notification_id).await?
+        deliveries::claim(&mut conn, key).await?
     };
     let Some(attempt) = claimed else {
         return Ok(());
     };
-    // No database connection is held during the SMTP exchange: jobs waiting on the mail
-    // server would otherwise cap the worker at the pool's size (HERALD_DB_MAX_CONNECTIONS),
-    // whatever its concurrency.
-    let outcome = match mailer.prepare(&attempt.email, &attempt.notification).await {
-        Ok(handover) => match mark_data_started(deps, job, &attempt).await {
-            Ok(true) => handover.deliver().await,
-            Ok(false) => {
-                // The sweep took the claim back (its lease ran out) and queued the email again:
-                // the new attempt sends it. Dropping the handover closes the connection
-                // before the body, so the server discards this one.
-                tracing::warn!(notification_id = %job.notification_id, attempt = attempt.attempt, "claim taken back before the body was sent; leaving the email to its new attempt");
-                return Ok(());
-            }
-            Err(error) => Err(SendFailure::transient(format!(
-                "could not record that the email is being sent: {error}"
-            ))),
-        },
-        Err(failure) => Err(failure),
+    // No database connection is held while talking to a relay: jobs waiting on mail servers
+    // would otherwise cap the worker at the pool's size (HERALD_DB_MAX_CONNECTIONS).
+    let relays = mailer.relays(deps, key.tenant_id).await?;
+    let sent = try_relays(key, deps, &attempt, &relays).await;
+    let (provider, result) = match sent {
+        Tried::Stop => return Ok(()),
+        Tried::Done { provider, result } => (provider, result),
     };
     let max_attempts = deps.config.email_max_attempts;
-    match outcome {
-        Ok(()) => {
-            // The email is out: only recording that remains, so a database blip must not turn
-            // it into `Failed` (the sweep fails sends left `Sending`) or a second send.
-            record_outcome(deps, job, attempt.attempt, &Outcome::Sent).await?;
-            tracing::info!(notification_id = %job.notification_id, attempt = attempt.attempt, "email sent");
-            Ok(())
-        }
-        Err(failure) if failure.permanent || attempt.attempt >= max_attempts => {
-            let outcome = Outcome::Failed {
-                error: &failure.message,
-            };
-            record_outcome(deps, job, attempt.attempt, &outcome).await?;
-            tracing::warn!(notification_id = %job.notification_id, attempt = attempt.attempt, error = %failure.message, "email failed");
-            // Abort, or apalis-redis would keep re-running the job (its Lua script retries failed jobs up to 25 times).
-            Err(AbortError::new(failure.message).into())
-        }
-        Err(failure) => {
-            let outcome = Outcome::Retrying {
-                error: &failure.message,
-            };
-            record_outcome(deps, job, attempt.attempt, &outcome).await?;
-            tracing::info!(notification_id = %job.notification_id, attempt = attempt.attempt, error = %failure.message, "email will be retried");
-            Err(failure.message.into())
-        }
-    }
+    let outcome = match &result {
+        Ok(()) => Outcome::Sent {
+            provider: provider.unwrap_or(INSTALLATION_RELAY),
+        },
+        Err(failure) if failure.permanent || attempt.attempt >= max_attempts => Outcome::Failed {
+            provider,
+            error: &failure.message,
+        },
+        Err(failure) => Outcome::Retrying {
+            provider,
+            error: &failure.message,
+        },
+    };
+    // Once the email is out only recording that remains, so a database blip must not turn it
+    // into `Failed` (the sweep fails sends left `Sending`) or a second send.
+    outcome::record(deps, key, attempt.attempt, &outcome).await?;
+    tracing::info!(notification_id = %key.notification_id, attempt = attempt.attempt, ?outcome, "email");
+    outcome::job_result(&outcome)
 }
 
-/// Marks the claim as past the point of no return, once: a failure here is a failure before
-/// the body, so it is retried rather than risk sending without the mark.
-async fn mark_data_started(deps: &Deps, job: &SendEmail, attempt: &Attempt) -> sqlx::Result<bool> {
-    let mut conn = deps.db.acquire().await?;
-    email_deliveries::mark_data_started(
-        &mut conn,
-        job.tenant_id,
-        job.notification_id,
-        attempt.attempt,
-    )
-    .await
+/// How trying the relays ended.
+enum Tried<'a> {
+    /// The claim was taken back before the body: the new attempt sends it.
+    Stop,
+    /// Sent, or failed: through `provider` (the relay that got furthest).
+    Done {
+        provider: Option<&'a str>,
+        result: Result<(), SendFailure>,
+    },
 }
 
-/// What became of one send, to record on the email delivery.
-#[derive(Debug)]
-enum Outcome<'a> {
-    Sent,
-    Retrying { error: &'a str },
-    Failed { error: &'a str },
-}
-
-/// First pause before recording an outcome again; it doubles up to [`RECORD_MAX_DELAY`].
-const RECORD_FIRST_DELAY: Duration = Duration::from_millis(100);
-const RECORD_MAX_DELAY: Duration = Duration::from_secs(5);
-/// Tries to record one outcome: 70 s of pauses (plus each try's connect timeout, so one and a
-/// half to three minutes of PostgreSQL being unreachable), far inside the sweep's 10 minutes
-/// before it fails a send left `Sending`.
-const RECORD_ATTEMPTS: u32 = 20;
-
-/// Records a send's outcome, retrying with backoff while PostgreSQL is unreachable.
-///
-/// The row is `Sending` until then, so no other run of the job sends again. If PostgreSQL stays
-/// away past every try, the job ends for good (`AbortError`: a retry would find the row still
-/// claimed and send nothing) and the sweep later fails the row with its "interrupted" message.
-async fn record_outcome(
+/// Tries each relay in order until one takes the message. A failure before the body that is
+/// not the recipient's (refused or timed-out connections, 4xx, a relay refusing the sender)
+/// moves on to the next relay at once; a recipient refused for good, or anything after the
+/// body went, ends the attempt.
+async fn try_relays<'a>(
+    key: &DeliveryKey,
     deps: &Deps,
-    job: &SendEmail,
-    attempt: i32,
-    outcome: &Outcome<'_>,
-) -> Result<(), BoxDynError> {
-    let mut delay = RECORD_FIRST_DELAY;
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match try_record(deps, job, attempt, outcome).await {
-            Ok(true) => return Ok(()),
-            Ok(false) => {
-                // Only the sweep changes a claimed row: it took this claim back after its lease
-                // (the attempt outlived it without reaching DATA) or gave up on it.
-                tracing::warn!(notification_id = %job.notification_id, attempt, ?outcome, "the claim was no longer this attempt's; outcome not recorded");
-                return Err(AbortError::new("claim taken back by the sweep").into());
+    attempt: &Attempt,
+    relays: &'a [Arc<Relay>],
+) -> Tried<'a> {
+    let mut last = SendFailure::transient("no SMTP provider of this tenant is usable");
+    let mut provider = None;
+    for relay in relays {
+        provider = Some(relay.name.as_str());
+        match relay.prepare(&attempt.address, &attempt.notification).await {
+            Ok(handover) => {
+                return match outcome::mark_handover(deps, key, attempt.attempt, &relay.name).await {
+                    Ok(true) => Tried::Done {
+                        provider,
+                        result: handover.deliver().await,
+                    },
+                    Ok(false) => {
+                        // The sweep took the claim back (its lease ran out) and queued the email
+                        // again. Dropping the handover closes the connection before the body,
+                        // so the server discards this one.
+                        tracing::warn!(notification_id = %key.notification_id, attempt = attempt.attempt, "claim taken back before the body was sent; leaving the email to its new attempt");
+                        Tried::Stop
+                    }
+                    Err(error) => Tried::Done {
+                        provider,
+                        result: Err(SendFailure::transient(format!(
+                            "could not record that the email is being sent: {error}"
+                        ))),
+                    },
+                };
             }
-            Err(error) if tries < RECORD_ATTEMPTS => {
-                tracing::warn!(notification_id = %job.notification_id, ?outcome, %error, tries, "could not record the email's outcome; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RECORD_MAX_DELAY);
+            Err(failure) if failure.recipient_refused => {
+                return Tried::Done {
+                    provider,
+                    result: Err(failure),
+                };
             }
-            Err(error) => {
-                tracing::error!(notification_id = %job.notification_id, ?outcome, %error, "gave up recording the email's outcome");
-                return Err(AbortError::new(error).into());
+            Err(failure) => {
+                tracing::info!(notification_id = %key.notification_id, relay = %relay.name, error = %failure.message, "relay could not take the email; trying the next");
+                last = failure;
             }
         }
     }
-}
-
-async fn try_record(
-    deps: &Deps,
-    job: &SendEmail,
-    attempt: i32,
-    outcome: &Outcome<'_>,
-) -> sqlx::Result<bool> {
-    let mut conn = deps.db.acquire().await?;
-    let (tenant_id, id) = (job.tenant_id, job.notification_id);
-    match *outcome {
-        Outcome::Sent => email_deliveries::mark_sent(&mut conn, tenant_id, id, attempt).await,
-        Outcome::Retrying { error } => {
-            email_deliveries::mark_retrying(&mut conn, tenant_id, id, attempt, error).await
-        }
-        Outcome::Failed { error } => {
-            email_deliveries::mark_failed(&mut conn, tenant_id, id, attempt, error).await
-        }
+    Tried::Done {
+        provider,
+        result: Err(last),
     }
 }

@@ -8,7 +8,8 @@ use herald_shared::db::schedules::{self, ScheduleKind};
 use herald_shared::db::{self, broadcast_lanes, fanout};
 use herald_shared::domain::broadcast::BroadcastStatus;
 use herald_shared::events::{self, EventType, MessagingEvent};
-use herald_shared::jobs::{FanOut, LanePosition, SendEmail};
+use herald_shared::db::deliveries::DeliveryKey;
+use herald_shared::jobs::{Dispatch, FanOut, LanePosition};
 
 use crate::runtime::Deps;
 
@@ -131,15 +132,12 @@ async fn write_chunk(
         .collect();
     let mut redis = deps.redis.clone();
     events::publish(&mut redis, deps.queues.prefix(), job.tenant_id, &messages).await?;
-    let emails: Vec<SendEmail> = written
+    let emails: Vec<Dispatch> = written
         .iter()
         .filter(|d| d.email.is_some())
-        .map(|d| SendEmail {
-            tenant_id: job.tenant_id,
-            notification_id: d.id,
-        })
+        .map(|d| Dispatch::from(DeliveryKey::own_email(job.tenant_id, d.id)))
         .collect();
-    deps.queues.send_emails(emails).await?;
+    deps.queues.dispatch(emails).await?;
     tracing::debug!(
         broadcast_id = %job.broadcast_id,
         lane,

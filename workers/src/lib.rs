@@ -6,6 +6,7 @@ pub mod chat_fanout;
 pub mod deliver;
 pub mod email;
 pub mod fanout;
+pub mod outcome;
 pub mod register;
 pub mod runtime;
 pub mod scheduler;

@@ -8,7 +8,7 @@ use chrono::Utc;
 use herald_shared::db::schedules::ScheduleKind;
 use herald_shared::db::sweep;
 use herald_shared::domain::QueueAt;
-use herald_shared::jobs::{ChatFanOut, Deliver, FanOut, Queue, SendEmail};
+use herald_shared::jobs::{ChatFanOut, Deliver, Dispatch, FanOut, Queue};
 
 use crate::runtime::Deps;
 
@@ -71,7 +71,7 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
     }
     let after = i64::try_from(deps.config.sweep_after_secs).unwrap_or(i64::MAX);
     let notifications = sweep::undelivered_notifications(&mut tx, after, BATCH).await?;
-    let mut emails = sweep::stalled_emails(&mut tx, after, BATCH).await?;
+    let mut sends = sweep::stalled_deliveries(&mut tx, after, BATCH).await?;
     let lease = i64::try_from(deps.config.email_lease_secs).unwrap_or(i64::MAX);
     let retaken = sweep::retake_unstarted_sends(&mut tx, lease, BATCH).await?;
     let broadcasts = sweep::stalled_broadcasts(&mut tx, after, BATCH).await?;
@@ -80,7 +80,7 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
     let purged = sweep::purge_expired(&mut tx).await?;
     tx.commit().await?;
     let retaken_count = retaken.len();
-    emails.extend(retaken);
+    sends.extend(retaken);
 
     // Work whose job still waits in Redis is pushed again under the same task id, which adds
     // nothing (`herald_shared::jobs`): only jobs Redis lost come back.
@@ -92,14 +92,10 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
         })
         .collect();
     deps.queues.delivers(deliveries).await?;
-    let email_jobs: Vec<SendEmail> = emails
-        .iter()
-        .map(|(tenant_id, notification_id)| SendEmail {
-            tenant_id: *tenant_id,
-            notification_id: *notification_id,
-        })
-        .collect();
-    deps.queues.send_emails(email_jobs).await?;
+    let send_count = sends.len();
+    deps.queues
+        .dispatch(sends.into_iter().map(Dispatch::from).collect())
+        .await?;
     let fan_outs: Vec<FanOut> = broadcasts
         .into_iter()
         .map(|stalled| match (stalled.lane, stalled.cursor) {
@@ -122,11 +118,11 @@ async fn sweep_stalled(deps: &Deps) -> Result<(), BoxDynError> {
         .collect();
     deps.queues.chat_fan_outs(chat_jobs).await?;
     let vacuumed = vacuum_finished_jobs(deps).await?;
-    let swept = notifications.len() + emails.len() + broadcast_jobs + chat_broadcasts.len();
+    let swept = notifications.len() + send_count + broadcast_jobs + chat_broadcasts.len();
     if swept > 0 || abandoned > 0 {
         tracing::info!(
             notifications = notifications.len(),
-            emails = emails.len(),
+            deliveries = send_count,
             retaken = retaken_count,
             broadcast_jobs,
             chat_broadcasts = chat_broadcasts.len(),

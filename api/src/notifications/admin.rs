@@ -372,7 +372,8 @@ fn by_kind(rows: &UserRows) -> BTreeMap<String, u64> {
     BTreeMap::from([
         ("notifications".to_owned(), rows.notifications),
         ("schedules".to_owned(), rows.schedules),
-        ("emailDeliveries".to_owned(), rows.email_deliveries),
+        ("deliveries".to_owned(), rows.deliveries),
+        ("targets".to_owned(), rows.targets),
         ("idempotencyKeys".to_owned(), rows.idempotency_keys),
         ("recipients".to_owned(), rows.recipients),
         ("topicSubscriptions".to_owned(), rows.topic_subscriptions),

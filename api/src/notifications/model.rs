@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use herald_shared::domain::channel::Channel;
+use herald_shared::domain::target::TargetKind;
 use herald_shared::domain::{self, NotificationDraft};
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
@@ -45,6 +47,43 @@ pub enum NotificationStatus {
     Grouped,
 }
 
+/// A way a notification reaches its user: the in-app inbox (with its live event), or a
+/// delivery to each of the user's targets of that type.
+#[derive(Enum, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub enum ChannelName {
+    InApp,
+    Email,
+    WebPush,
+    Sms,
+    Webhook,
+}
+
+impl From<ChannelName> for Channel {
+    fn from(name: ChannelName) -> Self {
+        match name {
+            ChannelName::InApp => Channel::InApp,
+            ChannelName::Email => Channel::Target(TargetKind::Email),
+            ChannelName::WebPush => Channel::Target(TargetKind::WebPush),
+            ChannelName::Sms => Channel::Target(TargetKind::Sms),
+            ChannelName::Webhook => Channel::Target(TargetKind::Webhook),
+        }
+    }
+}
+
+impl From<Channel> for ChannelName {
+    fn from(channel: Channel) -> Self {
+        match channel {
+            Channel::InApp => ChannelName::InApp,
+            Channel::Target(TargetKind::Email) => ChannelName::Email,
+            Channel::Target(TargetKind::WebPush) => ChannelName::WebPush,
+            Channel::Target(TargetKind::Sms) => ChannelName::Sms,
+            Channel::Target(TargetKind::Webhook) => ChannelName::Webhook,
+        }
+    }
+}
+
 /// A notification to create.
 #[derive(Object, Deserialize, Serialize, Debug, Clone)]
 #[oai(rename_all = "camelCase")]
@@ -78,6 +117,11 @@ pub struct CreateNotificationRequest {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Up to 32 string entries for your own use (keys ≤ 64 characters, values ≤ 1,024).
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Where it goes: `inApp` (required: every notification is in the inbox) and any of
+    /// `email`, `webPush`, `sms`, `webhook`, each sent to every target of that type the user
+    /// has (`email` also to `email` above, or else to the profile's address). Default: `inApp`,
+    /// plus `email` when `email` is set.
+    pub channels: Option<Vec<ChannelName>>,
 }
 
 /// The type of a notification created without one (the domain applies the same default).
@@ -99,6 +143,9 @@ impl From<CreateNotificationRequest> for NotificationDraft {
             email: request.email,
             scheduled_for: request.scheduled_for,
             metadata: request.metadata,
+            channels: request
+                .channels
+                .map(|names| names.into_iter().map(Into::into).collect()),
         }
     }
 }
@@ -140,11 +187,16 @@ pub struct Notification {
     pub retry_count: i32,
     /// The last email delivery error, if any.
     pub error_message: Option<String>,
+    /// The channels it goes out on; `GET /Notifications/{id}/deliveries` tells how each send
+    /// went.
+    pub channels: Vec<ChannelName>,
 }
 
 impl From<domain::Notification> for Notification {
     fn from(n: domain::Notification) -> Self {
+        let channels = n.channels().into_iter().map(Into::into).collect();
         Self {
+            channels,
             id: n.id,
             object_type: "Notification".to_owned(),
             tenant_id: n.tenant_id,

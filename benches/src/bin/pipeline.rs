@@ -337,7 +337,7 @@ async fn emails_per_second(
         .await?;
     loop {
         let sent: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM email_deliveries WHERE state = 'Sent'")
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'Sent'")
                 .fetch_one(&setup.pool)
                 .await?;
         if sent >= EMAILS {

@@ -26,12 +26,12 @@ macro_rules! broadcast_query {
                summary, type AS notification_type, priority,
                metadata AS "metadata: Json<BTreeMap<String, String>>", send_email, scheduled_for,
                total_recipients, delivered,
-               (SELECT count(*) FILTER (WHERE state = 'Sent') FROM email_deliveries e
-                  WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int
-                  AS "emailed!",
-               (SELECT count(*) FILTER (WHERE state = 'Failed') FROM email_deliveries e
-                  WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id)::int
-                  AS "email_failed!",
+               (SELECT count(*) FILTER (WHERE state = 'Sent') FROM deliveries e
+                  WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id
+                    AND e.channel = 'email')::int AS "emailed!",
+               (SELECT count(*) FILTER (WHERE state = 'Failed') FROM deliveries e
+                  WHERE e.tenant_id = broadcasts.tenant_id AND e.broadcast_id = broadcasts.id
+                    AND e.channel = 'email')::int AS "email_failed!",
                error_message, created_at, started_at, completed_at, updated_at"#
             $($after)*)
     };

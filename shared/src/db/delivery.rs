@@ -4,6 +4,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::db::notifications::notification_query;
+use crate::db::deliveries::{DeliveryKey, OWN_ADDRESS};
+use crate::domain::target::TargetKind;
 use crate::domain::{Notification, NotificationType};
 
 /// Marks a notification delivered. `None` when there is nothing to do (already delivered,
@@ -35,15 +37,23 @@ pub async fn mark_sent(
     row.try_into().map(Some)
 }
 
-/// Whether the recipient accepts email of this type (no profile means yes).
-pub async fn email_allowed(
+/// What the recipient's profile says about emailing them a notification of some type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailPreference {
+    /// Email is on and this type is not opted out of (no profile: yes).
+    pub allowed: bool,
+    /// The profile's address, if any.
+    pub profile_email: Option<String>,
+}
+
+pub async fn email_preference(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     user_id: &str,
     kind: NotificationType,
-) -> sqlx::Result<bool> {
-    let allowed = sqlx::query_scalar!(
-        r#"SELECT email_enabled AND NOT ($3 = ANY (email_opt_out)) AS "allowed!"
+) -> sqlx::Result<EmailPreference> {
+    let row = sqlx::query!(
+        r#"SELECT email_enabled AND NOT ($3 = ANY (email_opt_out)) AS "allowed!", email
            FROM recipients WHERE tenant_id = $1 AND user_id = $2"#,
         tenant_id,
         user_id,
@@ -51,24 +61,56 @@ pub async fn email_allowed(
     )
     .fetch_optional(conn)
     .await?;
-    Ok(allowed.unwrap_or(true))
+    Ok(match row {
+        Some(row) => EmailPreference {
+            allowed: row.allowed,
+            profile_email: row.email,
+        },
+        None => EmailPreference {
+            allowed: true,
+            profile_email: None,
+        },
+    })
 }
 
-/// Records that a notification is to be emailed; `false` when it already was recorded.
-pub async fn create_email_delivery(
+/// Records a notification's sends beyond the inbox, in one statement: an email to
+/// `own_email` when given, and one delivery to each of the user's targets of `kinds`. Returns
+/// the deliveries it created (none that were recorded before).
+pub async fn create_deliveries(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    notification_id: Uuid,
-    email: &str,
-) -> sqlx::Result<bool> {
-    let created = sqlx::query!(
-        "INSERT INTO email_deliveries (tenant_id, notification_id, email) VALUES ($1, $2, $3) \
-         ON CONFLICT DO NOTHING",
-        tenant_id,
-        notification_id,
-        email,
+    notification: &Notification,
+    own_email: Option<&str>,
+    kinds: &[TargetKind],
+) -> sqlx::Result<Vec<DeliveryKey>> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let rows = sqlx::query!(
+        r#"INSERT INTO deliveries (tenant_id, notification_id, broadcast_id, channel, target_id, address)
+           SELECT $1, $2, $3, d.channel, d.target_id, d.address FROM (
+               SELECT 'email' AS channel, $6::uuid AS target_id, $5::text AS address WHERE $5 IS NOT NULL
+               UNION ALL
+               SELECT t.type, t.id, t.address FROM targets t
+               WHERE t.tenant_id = $1 AND t.user_id = $4 AND t.type = ANY ($7)
+           ) AS d
+           ON CONFLICT DO NOTHING
+           RETURNING channel, target_id"#,
+        notification.tenant_id,
+        notification.id,
+        notification.broadcast_id,
+        notification.user_id,
+        own_email,
+        OWN_ADDRESS,
+        &kinds as &[&str],
     )
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(created.rows_affected() == 1)
+    rows.into_iter()
+        .map(|row| {
+            Ok(DeliveryKey {
+                tenant_id: notification.tenant_id,
+                notification_id: notification.id,
+                channel: row.channel.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                target_id: row.target_id,
+            })
+        })
+        .collect()
 }

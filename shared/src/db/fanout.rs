@@ -231,12 +231,13 @@ pub async fn insert_chunk(
         .unzip();
     if !email_ids.is_empty() {
         sqlx::query!(
-            "INSERT INTO email_deliveries (tenant_id, notification_id, broadcast_id, email) \
-             SELECT $1, n, $2, e FROM unnest($3::uuid[], $4::text[]) AS x(n, e) ON CONFLICT DO NOTHING",
+            "INSERT INTO deliveries (tenant_id, notification_id, broadcast_id, channel, target_id, address) \
+             SELECT $1, n, $2, 'email', $5, e FROM unnest($3::uuid[], $4::text[]) AS x(n, e) ON CONFLICT DO NOTHING",
             broadcast.tenant_id,
             broadcast.id,
             &email_ids[..],
             &addresses as &[&str],
+            crate::db::deliveries::OWN_ADDRESS,
         )
         .execute(conn)
         .await?;

@@ -12,7 +12,7 @@ pub mod chat_settings;
 pub mod chats;
 pub mod commit_window;
 pub mod delivery;
-pub mod email_deliveries;
+pub mod deliveries;
 pub mod fanout;
 pub mod idempotency;
 pub mod notifications;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::domain::channel::Channel;
 use crate::domain::ids;
 use crate::domain::{
     NewNotification, Notification, NotificationStatus, NotificationType, Priority,
@@ -28,7 +29,7 @@ macro_rules! notification_query {
         $($then)::+!($($before)*
             "tenant_id, id, user_id, client_id, subject, message, html_content, summary, \
              type AS notification_type, priority, status, created_at, scheduled_for, sent_at, \
-             read_at, metadata, group_id, broadcast_id, email, retry_count, error_message"
+             read_at, metadata, group_id, broadcast_id, email, retry_count, error_message, channels"
             $($after)*)
     };
 }
@@ -64,6 +65,7 @@ pub(crate) struct Row {
     pub(super) email: Option<String>,
     pub(super) retry_count: i32,
     pub(super) error_message: Option<String>,
+    pub(super) channels: Option<Vec<String>>,
 }
 
 impl TryFrom<Row> for Notification {
@@ -95,8 +97,18 @@ impl TryFrom<Row> for Notification {
             email: row.email,
             retry_count: row.retry_count,
             error_message: row.error_message,
+            channels: row
+                .channels
+                .map(|names| names.iter().map(|name| name.parse()).collect())
+                .transpose()
+                .map_err(decode)?,
         })
     }
+}
+
+/// Channels as stored: their names, or NULL for the default.
+pub(crate) fn channel_names(channels: Option<&[Channel]>) -> Option<Vec<&'static str>> {
+    channels.map(|channels| channels.iter().map(|c| c.as_str()).collect())
 }
 
 pub(crate) fn into_notifications(rows: Vec<Row>) -> sqlx::Result<Vec<Notification>> {
@@ -118,8 +130,8 @@ pub async fn insert(
     };
     let row = notification_query!(
         "INSERT INTO notifications (tenant_id, id, user_id, client_id, subject, message, html_content, \
-         summary, type, priority, status, created_at, scheduled_for, metadata, email) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)" RETURNING,
+         summary, type, priority, status, created_at, scheduled_for, metadata, email, channels) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)" RETURNING,
         tenant_id,
         id,
         new.user_id.as_str(),
@@ -135,6 +147,7 @@ pub async fn insert(
         new.scheduled_for,
         sqlx::types::Json(&new.metadata) as _,
         new.email,
+        channel_names(new.channels.as_deref()) as _,
     )
     .fetch_one(conn)
     .await?;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::db::deliveries::DeliveryKey;
 use crate::db::schedules::ScheduleKind;
 
 /// Only one scheduler sweeps at a time; claims are safe concurrently anyway (SKIP LOCKED).
@@ -84,81 +85,95 @@ pub async fn undelivered_notifications(
         .collect())
 }
 
-/// Emails waiting without progress; their clock restarts so the next tick does not queue them
-/// again unless they stall once more.
-pub async fn stalled_emails(
+/// Deliveries waiting without progress; their clock restarts so the next tick does not queue
+/// them again unless they stall once more.
+pub async fn stalled_deliveries(
     conn: &mut PgConnection,
     older_than_secs: i64,
     limit: i64,
-) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+) -> sqlx::Result<Vec<DeliveryKey>> {
     let rows = sqlx::query!(
-        "UPDATE email_deliveries SET updated_at = now() WHERE (tenant_id, notification_id) IN ( \
-             SELECT tenant_id, notification_id FROM email_deliveries WHERE state IN ('Pending', 'Retrying') \
-             AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING tenant_id, notification_id",
+        "UPDATE deliveries SET updated_at = now() \
+         WHERE (tenant_id, notification_id, channel, target_id) IN ( \
+             SELECT tenant_id, notification_id, channel, target_id FROM deliveries \
+             WHERE state IN ('Pending', 'Retrying') AND updated_at < now() - make_interval(secs => $1) \
+             ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING tenant_id, notification_id, channel, target_id",
         older_than_secs as f64,
         limit,
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.tenant_id, row.notification_id))
-        .collect())
+    rows.into_iter()
+        .map(|row| key(row.tenant_id, row.notification_id, &row.channel, row.target_id))
+        .collect()
 }
 
-/// Claims whose SMTP exchange never reached `DATA` within `lease_secs` of the claim: the
-/// worker died (or its job was dropped) before handing the server a message, so sending again
-/// cannot send twice. They go back to `Retrying` and are returned to be queued again. A worker
-/// still inside such an exchange finds its claim gone when it tries to mark `DATA` and stops
-/// before the body (`email_deliveries::mark_data_started`).
+fn key(tenant_id: Uuid, notification_id: Uuid, channel: &str, target_id: Uuid) -> sqlx::Result<DeliveryKey> {
+    Ok(DeliveryKey {
+        tenant_id,
+        notification_id,
+        channel: channel.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        target_id,
+    })
+}
+
+/// Claims whose exchange never reached the point of no return within `lease_secs` of the
+/// claim: the worker died (or its job was dropped) before handing anything over, so sending
+/// again cannot send twice. They go back to `Retrying` and are returned to be queued again. A
+/// worker still inside such an exchange finds its claim gone when it tries to mark it and
+/// stops before sending (`deliveries::mark_data_started`).
 pub async fn retake_unstarted_sends(
     conn: &mut PgConnection,
     lease_secs: i64,
     limit: i64,
-) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
-    let message = "The worker stopped before sending the email's body; it is sent again.";
+) -> sqlx::Result<Vec<DeliveryKey>> {
+    let message = "The worker stopped before sending; it is sent again.";
     let rows = sqlx::query!(
-        "UPDATE email_deliveries SET state = 'Retrying', last_error = $3, updated_at = now() \
-         WHERE (tenant_id, notification_id) IN ( \
-             SELECT tenant_id, notification_id FROM email_deliveries WHERE state = 'Sending' \
+        "UPDATE deliveries SET state = 'Retrying', last_error = $3, updated_at = now() \
+         WHERE (tenant_id, notification_id, channel, target_id) IN ( \
+             SELECT tenant_id, notification_id, channel, target_id FROM deliveries WHERE state = 'Sending' \
              AND data_started_at IS NULL AND updated_at < now() - make_interval(secs => $1) \
              ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING tenant_id, notification_id",
+         RETURNING tenant_id, notification_id, channel, target_id",
         lease_secs as f64,
         limit,
         message,
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.tenant_id, row.notification_id))
-        .collect())
+    rows.into_iter()
+        .map(|row| key(row.tenant_id, row.notification_id, &row.channel, row.target_id))
+        .collect()
 }
 
-/// Sends whose worker stopped after the body started to go (the server had answered `DATA`)
-/// and never recorded the server's answer: whether the email was delivered is unknown, and
-/// sending again could send it twice, so they fail with that explanation (at most once).
+/// Sends whose worker stopped after handing the message over (the SMTP server had answered
+/// `DATA`, or the HTTP request had gone) and never recorded the answer: whether it arrived is
+/// unknown, and sending again could send it twice, so they fail with that explanation (at most
+/// once). A notification's own email failing this way fails the notification, as any failure
+/// of that email does.
 pub async fn abandon_interrupted_sends(
     conn: &mut PgConnection,
     older_than_secs: i64,
 ) -> sqlx::Result<u64> {
-    let message = "The worker stopped after handing the email's body to the mail server and \
-                   before recording its answer; it may have been delivered, so it was not sent \
-                   again to avoid sending it twice.";
-    Ok(sqlx::query!(
-        "WITH stuck AS (UPDATE email_deliveries SET state = 'Failed', last_error = $2, updated_at = now() \
-             WHERE state = 'Sending' AND data_started_at < now() - make_interval(secs => $1) \
-             RETURNING tenant_id, notification_id) \
-         UPDATE notifications n SET status = CASE WHEN n.status = 'Read' THEN n.status ELSE 'Failed' END, \
-             error_message = $2 FROM stuck WHERE n.tenant_id = stuck.tenant_id AND n.id = stuck.notification_id",
+    let message = "The worker stopped after handing the message to the provider and before \
+                   recording its answer; it may have been delivered, so it was not sent again \
+                   to avoid sending it twice.";
+    let failed = sqlx::query_scalar!(
+        r#"WITH stuck AS (UPDATE deliveries SET state = 'Failed', last_error = $2, updated_at = now()
+             WHERE state = 'Sending' AND data_started_at < now() - make_interval(secs => $1)
+             RETURNING tenant_id, notification_id, channel, target_id),
+         n AS (UPDATE notifications n SET status = CASE WHEN n.status = 'Read' THEN n.status ELSE 'Failed' END,
+             error_message = $2 FROM stuck WHERE n.tenant_id = stuck.tenant_id AND n.id = stuck.notification_id
+             AND stuck.channel = 'email' AND stuck.target_id = $3)
+         SELECT count(*) AS "count!" FROM stuck"#,
         older_than_secs as f64,
         message,
+        crate::db::deliveries::OWN_ADDRESS,
     )
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_one(conn)
+    .await?;
+    Ok(u64::try_from(failed).unwrap_or(0))
 }
 
 /// Where a stalled broadcast resumes: an unfinished lane at its cursor, or (no lanes yet) its start.

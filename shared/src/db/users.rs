@@ -11,7 +11,8 @@ use uuid::Uuid;
 pub struct UserRows {
     pub notifications: u64,
     pub schedules: u64,
-    pub email_deliveries: u64,
+    pub deliveries: u64,
+    pub targets: u64,
     pub idempotency_keys: u64,
     pub recipients: u64,
     pub topic_subscriptions: u64,
@@ -45,10 +46,11 @@ pub async fn erase(
         "DELETE FROM schedules WHERE tenant_id = $1 AND kind = 'Notification' AND target_id IN \
          (SELECT id FROM notifications WHERE tenant_id = $1 AND user_id = $2)"
     );
-    let email_deliveries = delete!(
-        "DELETE FROM email_deliveries WHERE tenant_id = $1 AND notification_id IN \
+    let deliveries = delete!(
+        "DELETE FROM deliveries WHERE tenant_id = $1 AND notification_id IN \
          (SELECT id FROM notifications WHERE tenant_id = $1 AND user_id = $2)"
     );
+    let targets = delete!("DELETE FROM targets WHERE tenant_id = $1 AND user_id = $2");
     let notifications = delete!("DELETE FROM notifications WHERE tenant_id = $1 AND user_id = $2");
     let idempotency_keys = sqlx::query!(
         "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND caller = $2",
@@ -69,7 +71,8 @@ pub async fn erase(
         chat_messages,
         notifications,
         schedules,
-        email_deliveries,
+        deliveries,
+        targets,
         idempotency_keys,
         recipients,
         topic_subscriptions,
@@ -148,7 +151,7 @@ async fn rename_chat_data(
 /// Whether anything is stored for `user_id` in the tenant: every table [`rename`] writes to, so a
 /// rename onto an id with data is refused before it can meet a unique constraint (recipients,
 /// topic subscriptions, broadcast audiences, a broadcast's one notification per user, idempotency
-/// keys, chat memberships and receipts, direct chat keys).
+/// keys, targets, chat memberships and receipts, direct chat keys).
 pub async fn has_data(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -158,6 +161,7 @@ pub async fn has_data(
         r#"SELECT EXISTS (SELECT 1 FROM notifications WHERE tenant_id = $1 AND user_id = $2)
              OR EXISTS (SELECT 1 FROM idempotency_keys WHERE tenant_id = $1 AND caller = $3)
              OR EXISTS (SELECT 1 FROM recipients WHERE tenant_id = $1 AND user_id = $2)
+             OR EXISTS (SELECT 1 FROM targets WHERE tenant_id = $1 AND user_id = $2)
              OR EXISTS (SELECT 1 FROM topic_subscriptions WHERE tenant_id = $1 AND user_id = $2)
              OR EXISTS (SELECT 1 FROM chat_members WHERE tenant_id = $1 AND user_id = $2)
              OR EXISTS (SELECT 1 FROM chat_messages WHERE tenant_id = $1 AND sender_id = $2)
@@ -203,6 +207,7 @@ pub async fn rename(
     .rows_affected();
     let recipients =
         rename!("UPDATE recipients SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2");
+    let targets = rename!("UPDATE targets SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2");
     let topic_subscriptions = rename!(
         "UPDATE topic_subscriptions SET user_id = $3 WHERE tenant_id = $1 AND user_id = $2"
     );
@@ -217,6 +222,7 @@ pub async fn rename(
         notifications,
         idempotency_keys,
         recipients,
+        targets,
         topic_subscriptions,
         broadcast_recipients,
         ..UserRows::default()

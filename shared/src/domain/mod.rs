@@ -1,6 +1,7 @@
 //! Domain types: validated newtypes and the rules that make a value valid.
 
 pub mod broadcast;
+pub mod channel;
 pub mod chat;
 pub mod email;
 pub mod html;

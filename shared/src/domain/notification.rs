@@ -116,12 +116,19 @@ pub struct Notification {
     pub email: Option<String>,
     pub retry_count: i32,
     pub error_message: Option<String>,
+    /// The channels named at creation; `None` is the default ([`super::channel::effective`]).
+    pub channels: Option<Vec<super::channel::Channel>>,
 }
 
 /// How long a summary derived from the message may be, in characters (an ellipsis follows).
 const DERIVED_SUMMARY_CHARS: usize = 200;
 
 impl Notification {
+    /// The channels it goes out on.
+    pub fn channels(&self) -> Vec<super::channel::Channel> {
+        super::channel::effective(self.channels.as_deref(), self.email.is_some())
+    }
+
     /// Whether the user it belongs to can see it (delivered or about to be).
     pub fn visible_to_user(&self) -> bool {
         !NotificationStatus::HIDDEN_FROM_USERS.contains(&self.status)
@@ -162,6 +169,7 @@ pub struct NotificationDraft {
     pub email: Option<String>,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub metadata: Option<BTreeMap<String, String>>,
+    pub channels: Option<Vec<super::channel::Channel>>,
 }
 
 /// A validated notification, ready to store.
@@ -180,6 +188,8 @@ pub struct NewNotification {
     /// Set only when in the future: the notification waits as `Scheduled`.
     pub scheduled_for: Option<DateTime<Utc>>,
     pub metadata: BTreeMap<String, String>,
+    /// Named channels, ordered and without repeats; `None` is the default.
+    pub channels: Option<Vec<super::channel::Channel>>,
 }
 
 impl NotificationDraft {
@@ -247,6 +257,7 @@ impl NotificationDraft {
         });
         let metadata = self.metadata.unwrap_or_default();
         validate_metadata(&mut errors, &metadata);
+        let channels = super::channel::validate(self.channels, &mut errors);
 
         // Seed 002 marks only subject and message required.
         let notification_type = self
@@ -269,6 +280,7 @@ impl NotificationDraft {
             email,
             scheduled_for,
             metadata,
+            channels,
         })
     }
 }
@@ -470,10 +482,12 @@ mod tests {
             email: Some("not-an-email".into()),
             scheduled_for: Some(now - Duration::seconds(1)),
             metadata: Some((0..33).map(|i| (format!("k{i}"), "v".into())).collect()),
+            channels: Some(vec![]),
         };
         assert_eq!(
             fields(bad.validate(None, now)),
             [
+                "channels",
                 "clientId",
                 "email",
                 "htmlContent",

@@ -47,6 +47,19 @@ impl std::str::FromStr for TargetKind {
     }
 }
 
+impl serde::Serialize for TargetKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TargetKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A stored target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {

@@ -25,7 +25,7 @@ pub async fn wait_settled(pool: &PgPool, tenant_id: Uuid, until: Instant) -> boo
                      OR (status = 'Scheduled' AND scheduled_for < now()))) \
                   + (SELECT count(*) FROM broadcasts WHERE tenant_id = $1 \
                      AND status NOT IN ('Completed', 'Cancelled', 'Failed')) \
-                  + (SELECT count(*) FROM email_deliveries WHERE tenant_id = $1 \
+                  + (SELECT count(*) FROM deliveries WHERE tenant_id = $1 \
                      AND state IN ('Pending', 'Sending', 'Retrying') AND data_started_at IS NULL)",
         )
         .bind(tenant_id)
@@ -509,7 +509,7 @@ pub async fn evaluate(pool: &PgPool, inputs: Inputs<'_>) -> Report {
 /// What is still open: notifications by status, broadcasts, emails by state.
 async fn open_work(pool: &PgPool, tenant: Uuid) -> String {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT 'notifications ' || status, count(*) FROM notifications WHERE tenant_id = $1            AND (status = 'Pending' OR (status = 'Scheduled' AND scheduled_for < now())) GROUP BY status          UNION ALL SELECT 'broadcasts ' || status, count(*) FROM broadcasts WHERE tenant_id = $1            AND status NOT IN ('Completed', 'Cancelled', 'Failed') GROUP BY status          UNION ALL SELECT 'emails ' || state, count(*) FROM email_deliveries WHERE tenant_id = $1            AND state IN ('Pending', 'Sending', 'Retrying') AND data_started_at IS NULL GROUP BY state",
+        "SELECT 'notifications ' || status, count(*) FROM notifications WHERE tenant_id = $1            AND (status = 'Pending' OR (status = 'Scheduled' AND scheduled_for < now())) GROUP BY status          UNION ALL SELECT 'broadcasts ' || status, count(*) FROM broadcasts WHERE tenant_id = $1            AND status NOT IN ('Completed', 'Cancelled', 'Failed') GROUP BY status          UNION ALL SELECT 'emails ' || state, count(*) FROM deliveries WHERE tenant_id = $1            AND state IN ('Pending', 'Sending', 'Retrying') AND data_started_at IS NULL GROUP BY state",
     )
     .bind(tenant)
     .fetch_all(pool)
@@ -526,7 +526,7 @@ async fn open_work(pool: &PgPool, tenant: Uuid) -> String {
 /// at most once). Whether each arrived is the sink's to say, in the emails check.
 async fn sends_awaiting_verdict(pool: &PgPool, tenant: Uuid) -> i64 {
     sqlx::query_scalar(
-        "SELECT count(*) FROM email_deliveries WHERE tenant_id = $1 AND state = 'Sending' \
+        "SELECT count(*) FROM deliveries WHERE tenant_id = $1 AND state = 'Sending' \
          AND data_started_at IS NOT NULL",
     )
     .bind(tenant)

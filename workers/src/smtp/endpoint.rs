@@ -41,6 +41,8 @@ pub struct Endpoint {
     security: Security,
     credentials: Option<Credentials>,
     hello: ClientId,
+    /// Connect only to public addresses (a tenant's relay in production).
+    public_only: bool,
 }
 
 /// Why `SMTP_URL` cannot be used.
@@ -94,14 +96,43 @@ impl Endpoint {
             security,
             credentials,
             hello,
+            public_only: false,
         })
+    }
+
+    /// The same endpoint, connecting only to public addresses: the name is resolved here and
+    /// every loopback, private or link-local address it gives is skipped.
+    pub fn public_only(self) -> Self {
+        Self {
+            public_only: true,
+            ..self
+        }
+    }
+
+    async fn connect_tcp(&self) -> io::Result<TcpStream> {
+        if !self.public_only {
+            return TcpStream::connect((self.host.as_str(), self.port)).await;
+        }
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        let mut last = io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{host} resolves to no public address; Herald does not connect to private networks in production"),
+        );
+        for address in tokio::net::lookup_host((host, self.port)).await? {
+            if !herald_shared::net::is_public(address.ip()) {
+                continue;
+            }
+            match TcpStream::connect(address).await {
+                Ok(tcp) => return Ok(tcp),
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
     }
 
     /// Opens a connection: TCP (`TCP_NODELAY`), TLS as configured, greeting, EHLO, AUTH.
     pub async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(connection_error)?;
+        let tcp = self.connect_tcp().await.map_err(connection_error)?;
         // Nagle's algorithm would hold the message's terminating `.` (a separate small write)
         // until the server ACKs the body, which it delays ~40 ms: one email per 45 ms.
         tcp.set_nodelay(true).map_err(connection_error)?;

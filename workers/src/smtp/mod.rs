@@ -31,6 +31,9 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug)]
 pub struct SendFailure {
     pub permanent: bool,
+    /// The server refused the recipient for good (5xx to RCPT TO): no other relay will do
+    /// better, so there is no failover.
+    pub recipient_refused: bool,
     pub message: String,
 }
 
@@ -38,7 +41,15 @@ impl SendFailure {
     pub fn transient(message: impl Into<String>) -> Self {
         Self {
             permanent: false,
+            recipient_refused: false,
             message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            ..Self::transient(message)
         }
     }
 }
@@ -48,6 +59,7 @@ impl From<lettre::transport::smtp::Error> for SendFailure {
         // 5xx is final; 4xx, refused connections and broken ones may pass later.
         Self {
             permanent: error.is_permanent(),
+            recipient_refused: false,
             message: error.to_string(),
         }
     }
@@ -146,7 +158,11 @@ async fn start_transaction(
         .await?;
     for recipient in envelope.to() {
         conn.command(Rcpt::new(recipient.clone(), Vec::new()))
-            .await?;
+            .await
+            .map_err(|error| SendFailure {
+                recipient_refused: error.is_permanent(),
+                ..SendFailure::from(error)
+            })?;
     }
     conn.command(Data).await?;
     Ok(())

@@ -27,6 +27,7 @@ async fn a_created_notification_has_every_field_of_the_model() {
     let expected_keys = [
         "broadcastId",
         "clientId",
+        "channels",
         "createdAt",
         "email",
         "errorMessage",
@@ -58,6 +59,8 @@ async fn a_created_notification_has_every_field_of_the_model() {
     assert_eq!(keys, expected_keys);
     assert_eq!(created["objectType"], "Notification");
     assert_eq!(created["status"], "Pending");
+    // Seed 002's fields, plus the channels it goes out on (the default: with an address, email too).
+    assert_eq!(created["channels"], serde_json::json!(["inApp", "email"]));
     assert_eq!(created["priority"], "High");
     assert_eq!(created["tenantId"], app.tenant.id.to_string());
     assert_eq!(created["metadata"]["actionUrl"], "/maintenance");

@@ -88,16 +88,15 @@ async fn an_email_reaches_the_smtp_server_exactly_once() {
     );
     let notification_id = uuid::Uuid::parse_str(&id(&created)).unwrap();
     queues
-        .send_emails(vec![herald_shared::jobs::SendEmail {
-            tenant_id: app.tenant.id,
-            notification_id,
-        }])
+        .dispatch(vec![herald_shared::jobs::Dispatch::from(
+            herald_shared::db::deliveries::DeliveryKey::own_email(app.tenant.id, notification_id),
+        )])
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(smtp.received().len(), 1, "exactly once");
     let state: String =
-        sqlx::query_scalar("SELECT state FROM email_deliveries WHERE notification_id = $1")
+        sqlx::query_scalar("SELECT state FROM deliveries WHERE notification_id = $1")
             .bind(notification_id)
             .fetch_one(&app.pool)
             .await
@@ -159,7 +158,7 @@ async fn a_permanent_smtp_rejection_fails_at_once() {
     );
     assert_eq!(failed["retryCount"], 0);
     let attempts: i32 = sqlx::query_scalar(
-        "SELECT attempts FROM email_deliveries WHERE notification_id = $1::uuid",
+        "SELECT attempts FROM deliveries WHERE notification_id = $1::uuid",
     )
     .bind(id(&created))
     .fetch_one(&app.pool)
@@ -205,7 +204,7 @@ async fn emails_that_keep_failing_stop_after_the_configured_attempts() {
     assert_eq!(failed["retryCount"], 2);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let attempts: i32 = sqlx::query_scalar(
-        "SELECT attempts FROM email_deliveries WHERE notification_id = $1::uuid",
+        "SELECT attempts FROM deliveries WHERE notification_id = $1::uuid",
     )
     .bind(id(&created))
     .fetch_one(&app.pool)

@@ -225,7 +225,7 @@ async fn an_email_sent_while_postgres_refuses_connections_is_recorded_sent_once(
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM email_deliveries WHERE notification_id = $1::uuid",
+            "SELECT state FROM deliveries WHERE notification_id = $1::uuid",
         )
         .bind(id(&created))
         .fetch_optional(&app.pool)
@@ -273,7 +273,7 @@ async fn an_email_sent_while_postgres_refuses_connections_is_recorded_sent_once(
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let state: String = sqlx::query_scalar(
-            "SELECT state FROM email_deliveries WHERE notification_id = $1::uuid",
+            "SELECT state FROM deliveries WHERE notification_id = $1::uuid",
         )
         .bind(id(&created))
         .fetch_one(&app.pool)

@@ -24,7 +24,7 @@ fn id(value: &Value) -> String {
 async fn deliveries(app: &TestApp, created: &[Value]) -> Vec<(String, bool)> {
     let ids: Vec<String> = created.iter().map(id).collect();
     sqlx::query_as(
-        "SELECT state, data_started_at IS NOT NULL FROM email_deliveries \
+        "SELECT state, data_started_at IS NOT NULL FROM deliveries \
          WHERE notification_id = ANY($1::uuid[]) ORDER BY notification_id",
     )
     .bind(&ids)
@@ -121,7 +121,7 @@ async fn a_send_killed_after_data_is_not_sent_again_and_fails_saying_why() {
     email.kill();
     // Ten minutes pass for the sweep, which gives such a send that long to be recorded.
     sqlx::query(
-        "UPDATE email_deliveries SET data_started_at = data_started_at - interval '11 minutes', \
+        "UPDATE deliveries SET data_started_at = data_started_at - interval '11 minutes', \
          updated_at = updated_at - interval '11 minutes' WHERE notification_id = $1::uuid",
     )
     .bind(id(&created[0]))
@@ -180,7 +180,7 @@ async fn a_slow_live_send_whose_claim_was_taken_back_stops_before_the_body() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(recipients(&smtp), ["erin@example.com"], "sent once");
     let attempts: i32 = sqlx::query_scalar(
-        "SELECT attempts FROM email_deliveries WHERE notification_id = $1::uuid",
+        "SELECT attempts FROM deliveries WHERE notification_id = $1::uuid",
     )
     .bind(id(&created[0]))
     .fetch_one(&app.pool)
