@@ -361,8 +361,9 @@ impl Queues {
 
     /// Queues deliveries, each on its channel's queue (one round trip per queue).
     pub async fn dispatch(&self, jobs: Vec<Dispatch>) -> Result<(), JobError> {
-        let (email, channels): (Vec<Dispatch>, Vec<Dispatch>) =
-            jobs.into_iter().partition(|job| job.queue() == Queue::Email);
+        let (email, channels): (Vec<Dispatch>, Vec<Dispatch>) = jobs
+            .into_iter()
+            .partition(|job| job.queue() == Queue::Email);
         self.push_all(Queue::Email, email).await?;
         self.push_all(Queue::Channels, channels).await
     }

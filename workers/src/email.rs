@@ -63,7 +63,11 @@ impl Handover<'_> {
 impl Relay {
     /// Everything up to the point of no return: composing the message and, over SMTP, the
     /// envelope commands until the server waits for the body.
-    async fn prepare(&self, to: &str, notification: &Notification) -> Result<Handover<'_>, SendFailure> {
+    async fn prepare(
+        &self,
+        to: &str,
+        notification: &Notification,
+    ) -> Result<Handover<'_>, SendFailure> {
         let message = self
             .compose(to, notification)
             .map_err(|e| SendFailure::permanent(format!("cannot compose the email: {e}")))?;
@@ -104,12 +108,17 @@ pub struct Mailer {
 impl Mailer {
     pub fn from_config(config: &WorkerConfig) -> anyhow::Result<Self> {
         let from: Mailbox = config.email.from.parse().with_context(|| {
-            format!("HERALD_EMAIL_FROM is not a valid mailbox: {}", config.email.from)
+            format!(
+                "HERALD_EMAIL_FROM is not a valid mailbox: {}",
+                config.email.from
+            )
         })?;
         let transport = match &config.email.smtp_url {
             // `smtp://user:pass@host:587?tls=required`, `smtps://host`: TLS mode and
             // credentials come from the URL. One idle connection per concurrent job.
-            Some(url) => Transport::Smtp(SmtpPool::new(Endpoint::from_url(url)?, config.concurrency)),
+            Some(url) => {
+                Transport::Smtp(SmtpPool::new(Endpoint::from_url(url)?, config.concurrency))
+            }
             None if config.environment.is_development() => {
                 std::fs::create_dir_all(&config.email_dir)
                     .with_context(|| format!("cannot create {}", config.email_dir.display()))?;

@@ -4,11 +4,11 @@
 use apalis::prelude::{BoxDynError, Data};
 use herald_shared::db::broadcasts::RowLock;
 use herald_shared::db::commit_window::CommitClock;
+use herald_shared::db::deliveries::DeliveryKey;
 use herald_shared::db::schedules::{self, ScheduleKind};
 use herald_shared::db::{self, broadcast_lanes, fanout};
 use herald_shared::domain::broadcast::BroadcastStatus;
 use herald_shared::events::{self, EventType, MessagingEvent};
-use herald_shared::db::deliveries::DeliveryKey;
 use herald_shared::jobs::{Dispatch, FanOut, LanePosition};
 
 use crate::runtime::Deps;

@@ -11,10 +11,20 @@ use crate::runtime::Deps;
 /// What became of one send.
 #[derive(Debug)]
 pub enum Outcome<'a> {
-    Sent { provider: &'a str },
-    Retrying { provider: Option<&'a str>, error: &'a str },
-    Failed { provider: Option<&'a str>, error: &'a str },
-    Skipped { reason: &'a str },
+    Sent {
+        provider: &'a str,
+    },
+    Retrying {
+        provider: Option<&'a str>,
+        error: &'a str,
+    },
+    Failed {
+        provider: Option<&'a str>,
+        error: &'a str,
+    },
+    Skipped {
+        reason: &'a str,
+    },
 }
 
 /// First pause before recording an outcome again; it doubles up to [`RECORD_MAX_DELAY`].
@@ -69,14 +79,18 @@ async fn try_record(
 ) -> sqlx::Result<bool> {
     let mut conn = deps.db.acquire().await?;
     match *outcome {
-        Outcome::Sent { provider } => deliveries::mark_sent(&mut conn, key, attempt, provider).await,
+        Outcome::Sent { provider } => {
+            deliveries::mark_sent(&mut conn, key, attempt, provider).await
+        }
         Outcome::Retrying { provider, error } => {
             deliveries::mark_retrying(&mut conn, key, attempt, provider, error).await
         }
         Outcome::Failed { provider, error } => {
             deliveries::mark_failed(&mut conn, key, attempt, provider, error).await
         }
-        Outcome::Skipped { reason } => deliveries::mark_skipped(&mut conn, key, attempt, reason).await,
+        Outcome::Skipped { reason } => {
+            deliveries::mark_skipped(&mut conn, key, attempt, reason).await
+        }
     }
 }
 

@@ -336,10 +336,9 @@ async fn emails_per_second(
         .send()
         .await?;
     loop {
-        let sent: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'Sent'")
-                .fetch_one(&setup.pool)
-                .await?;
+        let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'Sent'")
+            .fetch_one(&setup.pool)
+            .await?;
         if sent >= EMAILS {
             break;
         }

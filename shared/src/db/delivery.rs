@@ -3,8 +3,8 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::db::notifications::notification_query;
 use crate::db::deliveries::{DeliveryKey, OWN_ADDRESS};
+use crate::db::notifications::notification_query;
 use crate::domain::target::TargetKind;
 use crate::domain::{Notification, NotificationType};
 
@@ -108,7 +108,10 @@ pub async fn create_deliveries(
             Ok(DeliveryKey {
                 tenant_id: notification.tenant_id,
                 notification_id: notification.id,
-                channel: row.channel.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                channel: row
+                    .channel
+                    .parse()
+                    .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
                 target_id: row.target_id,
             })
         })

@@ -105,15 +105,29 @@ pub async fn stalled_deliveries(
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|row| key(row.tenant_id, row.notification_id, &row.channel, row.target_id))
+        .map(|row| {
+            key(
+                row.tenant_id,
+                row.notification_id,
+                &row.channel,
+                row.target_id,
+            )
+        })
         .collect()
 }
 
-fn key(tenant_id: Uuid, notification_id: Uuid, channel: &str, target_id: Uuid) -> sqlx::Result<DeliveryKey> {
+fn key(
+    tenant_id: Uuid,
+    notification_id: Uuid,
+    channel: &str,
+    target_id: Uuid,
+) -> sqlx::Result<DeliveryKey> {
     Ok(DeliveryKey {
         tenant_id,
         notification_id,
-        channel: channel.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        channel: channel
+            .parse()
+            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         target_id,
     })
 }
@@ -143,7 +157,14 @@ pub async fn retake_unstarted_sends(
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|row| key(row.tenant_id, row.notification_id, &row.channel, row.target_id))
+        .map(|row| {
+            key(
+                row.tenant_id,
+                row.notification_id,
+                &row.channel,
+                row.target_id,
+            )
+        })
         .collect()
 }
 

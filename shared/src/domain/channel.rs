@@ -60,11 +60,17 @@ pub fn validate(channels: Option<Vec<Channel>>, errors: &mut FieldErrors) -> Opt
     channels.sort();
     channels.dedup();
     if channels.is_empty() {
-        errors.add("channels", "Name at least one channel, or leave channels out for the default.");
+        errors.add(
+            "channels",
+            "Name at least one channel, or leave channels out for the default.",
+        );
     } else if !channels.contains(&Channel::InApp) {
         // Every notification is an inbox row: the deliveries, their log and the read state
         // hang off it.
-        errors.add("channels", "inApp must be one of the channels: every notification is in the user's inbox.");
+        errors.add(
+            "channels",
+            "inApp must be one of the channels: every notification is in the user's inbox.",
+        );
     }
     Some(channels)
 }
@@ -111,7 +117,10 @@ mod tests {
         let email = Channel::Target(TargetKind::Email);
         assert_eq!(effective(None, true), [Channel::InApp, email]);
         assert_eq!(effective(None, false), [Channel::InApp]);
-        assert_eq!(target_kinds(&effective(Some(&[Channel::InApp, email]), false)), [TargetKind::Email]);
+        assert_eq!(
+            target_kinds(&effective(Some(&[Channel::InApp, email]), false)),
+            [TargetKind::Email]
+        );
         assert_eq!("webPush".parse(), Ok(Channel::Target(TargetKind::WebPush)));
     }
 }

@@ -116,7 +116,9 @@ impl Endpoint {
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         let mut last = io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("{host} resolves to no public address; Herald does not connect to private networks in production"),
+            format!(
+                "{host} resolves to no public address; Herald does not connect to private networks in production"
+            ),
         );
         for address in tokio::net::lookup_host((host, self.port)).await? {
             if !herald_shared::net::is_public(address.ip()) {

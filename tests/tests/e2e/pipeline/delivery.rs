@@ -157,13 +157,12 @@ async fn a_permanent_smtp_rejection_fails_at_once() {
         "{failed}"
     );
     assert_eq!(failed["retryCount"], 0);
-    let attempts: i32 = sqlx::query_scalar(
-        "SELECT attempts FROM deliveries WHERE notification_id = $1::uuid",
-    )
-    .bind(id(&created))
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM deliveries WHERE notification_id = $1::uuid")
+            .bind(id(&created))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(attempts, 1, "no retry after a 5xx");
     let listed = app
         .as_backend(
@@ -203,13 +202,12 @@ async fn emails_that_keep_failing_stop_after_the_configured_attempts() {
         .await;
     assert_eq!(failed["retryCount"], 2);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let attempts: i32 = sqlx::query_scalar(
-        "SELECT attempts FROM deliveries WHERE notification_id = $1::uuid",
-    )
-    .bind(id(&created))
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM deliveries WHERE notification_id = $1::uuid")
+            .bind(id(&created))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(attempts, 3);
 }
 

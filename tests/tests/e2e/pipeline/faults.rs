@@ -224,13 +224,12 @@ async fn an_email_sent_while_postgres_refuses_connections_is_recorded_sent_once(
     // Claimed: the worker is now waiting on the slow mail server.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM deliveries WHERE notification_id = $1::uuid",
-        )
-        .bind(id(&created))
-        .fetch_optional(&app.pool)
-        .await
-        .unwrap();
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM deliveries WHERE notification_id = $1::uuid")
+                .bind(id(&created))
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap();
         if state.as_deref() == Some("Sending") {
             break;
         }
@@ -272,13 +271,12 @@ async fn an_email_sent_while_postgres_refuses_connections_is_recorded_sent_once(
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let state: String = sqlx::query_scalar(
-            "SELECT state FROM deliveries WHERE notification_id = $1::uuid",
-        )
-        .bind(id(&created))
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+        let state: String =
+            sqlx::query_scalar("SELECT state FROM deliveries WHERE notification_id = $1::uuid")
+                .bind(id(&created))
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
         if state == "Sent" {
             break;
         }

@@ -179,12 +179,11 @@ async fn a_slow_live_send_whose_claim_was_taken_back_stops_before_the_body() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(recipients(&smtp), ["erin@example.com"], "sent once");
-    let attempts: i32 = sqlx::query_scalar(
-        "SELECT attempts FROM deliveries WHERE notification_id = $1::uuid",
-    )
-    .bind(id(&created[0]))
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM deliveries WHERE notification_id = $1::uuid")
+            .bind(id(&created[0]))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(attempts, 2, "the sweep's attempt sent it");
 }
