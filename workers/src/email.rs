@@ -94,11 +94,14 @@ impl Relay {
     }
 }
 
+/// Each SMTP provider's relay, with the `updated_at` of the settings it was built from.
+type RelayCache = Mutex<HashMap<Uuid, (DateTime<Utc>, Arc<Relay>)>>;
+
 /// The installation's relay and the tenants' SMTP providers, each provider's pool kept while
 /// its settings stay the same.
 pub struct Mailer {
     installation: Arc<Relay>,
-    providers: Mutex<HashMap<Uuid, (DateTime<Utc>, Arc<Relay>)>>,
+    providers: RelayCache,
     pool_size: usize,
     /// Tenants' relays may be reached only at public addresses (production).
     public_only: bool,

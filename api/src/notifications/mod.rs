@@ -1,6 +1,7 @@
 //! `Notifications`: a user's inbox (seeds 001 and 002).
 
 pub mod admin;
+pub mod deliveries;
 mod list;
 pub mod model;
 
@@ -488,7 +489,11 @@ fn not_found() -> ApiError {
 
 /// A notification the caller may read: 403 for another user's (seed 001), 404 when absent or
 /// not yet delivered.
-async fn readable(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<domain::Notification> {
+pub(crate) async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<domain::Notification> {
     let mut conn = state.db.acquire().await?;
     let notification = db::notifications::get(&mut conn, caller.tenant_id(), id, false)
         .await?

@@ -117,10 +117,11 @@ pub struct CreateNotificationRequest {
     pub scheduled_for: Option<DateTime<Utc>>,
     /// Up to 32 string entries for your own use (keys ≤ 64 characters, values ≤ 1,024).
     pub metadata: Option<BTreeMap<String, String>>,
-    /// Where it goes: `inApp` (required: every notification is in the inbox) and any of
-    /// `email`, `webPush`, `sms`, `webhook`, each sent to every target of that type the user
-    /// has (`email` also to `email` above, or else to the profile's address). Default: `inApp`,
-    /// plus `email` when `email` is set.
+    /// Where it goes: `inApp` (required: every notification is in the inbox) and `email`,
+    /// sent to every email target the user has and to `email` above (or else the profile's
+    /// address). Default: `inApp`, plus `email` when `email` is set. `webPush`, `sms` and
+    /// `webhook` are refused for now: their targets and providers are stored, their sending is
+    /// not released yet.
     pub channels: Option<Vec<ChannelName>>,
 }
 

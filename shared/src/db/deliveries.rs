@@ -14,6 +14,7 @@
 //! Only the email to the notification's own address ([`OWN_ADDRESS`]) decides the
 //! notification's `Failed` status, as it always has; the other deliveries are in the log.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -234,4 +235,48 @@ pub async fn mark_skipped(
     .await?
     .rows_affected();
     Ok(marked == 1)
+}
+
+/// One delivery as the log shows it.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub channel: TargetKind,
+    pub target_id: Uuid,
+    pub provider: Option<String>,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A notification's deliveries, in the order they were recorded.
+pub async fn for_notification(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    notification_id: Uuid,
+) -> sqlx::Result<Vec<LogEntry>> {
+    let rows = sqlx::query!(
+        "SELECT channel, target_id, provider, state, attempts, last_error, sent_at FROM deliveries \
+         WHERE tenant_id = $1 AND notification_id = $2 ORDER BY created_at, channel, target_id",
+        tenant_id,
+        notification_id,
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(LogEntry {
+                channel: row
+                    .channel
+                    .parse()
+                    .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                target_id: row.target_id,
+                provider: row.provider,
+                state: row.state,
+                attempts: row.attempts,
+                last_error: row.last_error,
+                sent_at: row.sent_at,
+            })
+        })
+        .collect()
 }

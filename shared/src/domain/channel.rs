@@ -52,6 +52,10 @@ impl<'de> serde::Deserialize<'de> for Channel {
     }
 }
 
+/// The channels this version sends. Web push, SMS and webhook targets and providers are
+/// stored, but no worker sends them yet: naming one is refused rather than left pending.
+const SENT_CHANNELS: [Channel; 2] = [Channel::InApp, Channel::Target(TargetKind::Email)];
+
 /// The channels a notification goes out on: those named, in a fixed order without repeats.
 /// `None` (nothing named) is the default: the inbox, and email when the notification names an
 /// address (a broadcast: when it emails).
@@ -63,6 +67,11 @@ pub fn validate(channels: Option<Vec<Channel>>, errors: &mut FieldErrors) -> Opt
         errors.add(
             "channels",
             "Name at least one channel, or leave channels out for the default.",
+        );
+    } else if let Some(unsent) = channels.iter().find(|c| !SENT_CHANNELS.contains(c)) {
+        errors.add(
+            "channels",
+            format!("{} deliveries are not sent by this version of Herald yet (its targets can be registered); use inApp and email.", unsent.as_str()),
         );
     } else if !channels.contains(&Channel::InApp) {
         // Every notification is an inbox row: the deliveries, their log and the read state
@@ -102,13 +111,17 @@ mod tests {
     #[test]
     fn named_channels_are_ordered_once_and_include_the_inbox() {
         let mut errors = FieldErrors::new();
-        let sms = Channel::Target(TargetKind::Sms);
-        let named = validate(Some(vec![sms, Channel::InApp, sms]), &mut errors);
-        assert_eq!(named, Some(vec![Channel::InApp, sms]));
+        let email = Channel::Target(TargetKind::Email);
+        let named = validate(Some(vec![email, Channel::InApp, email]), &mut errors);
+        assert_eq!(named, Some(vec![Channel::InApp, email]));
         assert!(errors.is_empty());
-        validate(Some(vec![sms]), &mut errors);
+        validate(Some(vec![email]), &mut errors);
         validate(Some(vec![]), &mut errors);
-        assert_eq!(errors.fields()["channels"].len(), 2);
+        validate(
+            Some(vec![Channel::InApp, Channel::Target(TargetKind::Sms)]),
+            &mut errors,
+        );
+        assert_eq!(errors.fields()["channels"].len(), 3);
         assert_eq!(validate(None, &mut errors), None);
     }
 
