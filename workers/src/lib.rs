@@ -1,5 +1,5 @@
 //! Herald's queue workers: one module per job kind, one thin binary per process
-//! (`herald-fanout` runs `Deliver` and `FanOut`, `herald-email` runs `SendEmail`,
+//! (`herald-fanout` runs `Deliver` and `FanOut`, `herald-email` runs email `Dispatch` jobs,
 //! `herald-scheduler` ticks every minute).
 
 pub mod chat_fanout;

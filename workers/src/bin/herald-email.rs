@@ -1,4 +1,4 @@
-//! `herald-email`: sends notification emails (`SendEmail`), retrying transient failures.
+//! `herald-email`: sends email deliveries (`Dispatch` jobs of the email queue), retrying transient failures.
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -26,8 +26,8 @@ async fn a_created_notification_has_every_field_of_the_model() {
         .await;
     let expected_keys = [
         "broadcastId",
-        "clientId",
         "channels",
+        "clientId",
         "createdAt",
         "email",
         "errorMessage",
