@@ -110,9 +110,13 @@ async fn try_mark_sent(
             kinds.retain(|kind| *kind != TargetKind::Email);
         }
     }
-    let deliveries =
+    // An inbox-only notification writes nothing more: its transaction stays as short as it was.
+    let deliveries = if own_email.is_none() && kinds.is_empty() {
+        Vec::new()
+    } else {
         db::delivery::create_deliveries(&mut tx, &notification, own_email.as_deref(), &kinds)
-            .await?;
+            .await?
+    };
     clock.commit(tx).await?;
     Ok(Some((notification, deliveries)))
 }
