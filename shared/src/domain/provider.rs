@@ -280,7 +280,6 @@ impl ProviderDraft {
                 environment,
             )),
         });
-        let (name, settings) = (name, settings);
         errors.finish(name.zip(settings).map(|(name, settings)| NewProvider {
             name,
             priority,
